@@ -1,0 +1,76 @@
+"""The ``hand3d`` command: one entry point, one subcommand per job.
+
+Each subcommand lives in ``hand3d_ros.commands.<name>`` as two functions:
+``configure(parser)`` adds its arguments (cheap: no heavy imports) and
+``run(args) -> int`` does the work (imports torch, cv2, ... only then). The table
+below is the only list of subcommands.
+
+Exit codes: 0 success, 1 the job failed (one readable line on stderr), 2 bad usage.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+#: name -> one-line help. The module ``hand3d_ros.commands.<name with - as _>``
+#: implements it.
+COMMANDS = {
+    "render": "render a synthetic hand dataset (shards with images, masks, 2D/3D keypoints)",
+    "train": "train HandSegNet, PoseNet or PosePrior",
+    "eval": "evaluate weights with the paper's metrics on a held-out set",
+    "export": "export the networks to ONNX (named I/O, dynamic batch, parity check)",
+    "bench": "measure per-stage latency of every available backend",
+    "infer": "run the pipeline on images, folders or videos without ROS",
+    "demo": "play a rendered camera stream through the ROS graph and record what a robot sees",
+    "convert-weights": "convert the authors' TensorFlow weight pickle to this project's format",
+}
+
+
+class CommandError(Exception):
+    """A failure to report as one line and exit status 1 (no traceback)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one readable line, exit 2
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _module(name: str):
+    return importlib.import_module(f"hand3d_ros.commands.{name.replace('-', '_')}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full parser (imports every command's light ``configure`` module)."""
+    parser = _Parser(prog="hand3d", description="3D hand pose from a single RGB camera.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, help_text in COMMANDS.items():
+        cmd = sub.add_parser(name, help=help_text, description=help_text)
+        _module(name).configure(cmd)
+    return parser
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and not argv[0].startswith("-") and argv[0] not in COMMANDS:
+        sys.stderr.write(
+            f"hand3d: unknown command '{argv[0]}' (choose from: {', '.join(COMMANDS)})\n"
+        )
+        return 2
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(_module(args.command).run(args) or 0)
+    except CommandError as exc:
+        sys.stderr.write(f"hand3d {args.command}: {exc}\n")
+        return 1
+    except KeyboardInterrupt:
+        sys.stderr.write(f"hand3d {args.command}: interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Subcommands of the ``hand3d`` command (see ``hand3d_ros.cli``)."""
