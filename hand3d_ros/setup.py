@@ -35,7 +35,7 @@ setup(
     maintainer="hand3d_ros developers",
     maintainer_email="hand3d-ros@users.noreply.github.com",
     description="3D hand pose from a single RGB camera for ROS 2 (Zimmermann and Brox, ICCV 2017).",
-    license="Apache-2.0",
+    license="MIT",
     tests_require=["pytest"],
     entry_points={
         "console_scripts": [

@@ -1,0 +1,40 @@
+"""The ``hand3d`` command: every subcommand has --help; unknown ones fail with one line."""
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from hand3d_ros import cli
+
+
+@pytest.mark.parametrize("name", list(cli.COMMANDS))
+def test_every_subcommand_prints_help(name, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([name, "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: hand3d {name}")
+    assert cli.COMMANDS[name].split(" (")[0] in " ".join(out.split())
+
+
+def test_unknown_subcommand_one_line_nonzero(capsys):
+    assert cli.main(["frobnicate"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown command 'frobnicate'" in err
+
+
+def test_no_subcommand_prints_help_and_fails(capsys):
+    assert cli.main([]) == 2
+    assert "COMMAND" in capsys.readouterr().out
+
+
+def test_installed_entry_point_runs():
+    """The console script the package installs is the same CLI (a real process)."""
+    exe = shutil.which("hand3d", path=str(__import__("pathlib").Path(sys.executable).parent))
+    if exe is None:
+        pytest.skip("the hand3d console script is not installed next to this Python")
+    done = subprocess.run([exe, "nope"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()]
+    assert "unknown command 'nope'" in done.stderr
