@@ -1,0 +1,367 @@
+"""The hand3d node: camera in; HandPose3D, TF frames, RViz markers and diagnostics out.
+
+The node is thin: it converts messages, keeps the newest frame, and hands it to a worker
+thread that runs :class:`hand3d_ros.inference.estimator.HandEstimator` (networks, metric
+3D, tracking, smoothing: pure library code). Callbacks and parameter services stay
+responsive while the networks run; frames that arrive meanwhile replace each other
+(counted as dropped), so a slow model never builds a queue.
+
+Bad input never stops the node: each problem is logged (throttled) with its reason and
+the frame is skipped.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from typing import Optional
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from hand3d_msgs.msg import HandPose3D, HandPose3DArray
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rclpy.node import Node
+from rclpy.qos import QoSDurabilityPolicy, QoSHistoryPolicy, QoSOverridingOptions, QoSProfile, QoSReliabilityPolicy
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from visualization_msgs.msg import MarkerArray
+
+from hand3d_ros.ros import conversions
+from hand3d_ros.ros.image_conversions import (
+    ImageError,
+    ImageLimits,
+    compressed_to_rgb,
+    depth_to_metres,
+    image_to_rgb,
+    rgb_to_image_fields,
+)
+from hand3d_ros.ros.latest import LatestSlot
+from hand3d_ros.ros.params import PARAMS, validate, validate_all
+
+#: Reliable, keep-last results: controllers must not miss a hand pose.
+RESULT_QOS = QoSProfile(depth=10, reliability=QoSReliabilityPolicy.RELIABLE, history=QoSHistoryPolicy.KEEP_LAST)
+#: As tf2_ros.TransformBroadcaster.
+TF_QOS = QoSProfile(depth=100, reliability=QoSReliabilityPolicy.RELIABLE, durability=QoSDurabilityPolicy.VOLATILE)
+
+LOG_THROTTLE_S = 5.0
+
+
+def _descriptor(spec) -> ParameterDescriptor:
+    text = spec.description + (f" One of: {', '.join(spec.choices)}." if spec.choices else "")
+    desc = ParameterDescriptor(description=text, read_only=spec.read_only)
+    if spec.min is not None and isinstance(spec.default, float):
+        desc.floating_point_range = [FloatingPointRange(from_value=float(spec.min), to_value=float(spec.max), step=0.0)]
+    elif spec.min is not None and isinstance(spec.default, int) and not isinstance(spec.default, bool):
+        desc.integer_range = [IntegerRange(from_value=int(spec.min), to_value=int(spec.max), step=1)]
+    return desc
+
+
+class _Frame:
+    """One image waiting for the worker: the message and when it arrived."""
+
+    __slots__ = ("msg", "compressed", "arrival")
+
+    def __init__(self, msg, compressed: bool):
+        self.msg, self.compressed, self.arrival = msg, compressed, time.monotonic()
+
+
+class Hand3DNode(Node):
+    """ROS 2 node; see the README for topics, parameters and frames.
+
+    ``estimator`` may be given (e.g. tests, or several nodes sharing one process);
+    otherwise it is built from the parameters.
+    """
+
+    def __init__(self, node_name: str = "hand3d", *, estimator=None, **kwargs):
+        super().__init__(node_name, **kwargs)
+        for spec in PARAMS:
+            self.declare_parameter(spec.name, spec.default, _descriptor(spec))
+        self.p = {spec.name: self.get_parameter(spec.name).value for spec in PARAMS}
+        for name, value in self.p.items():
+            reason = validate(name, value, at_startup=True)
+            if reason:
+                raise ValueError(f"invalid parameter: {reason}")
+        reason = validate_all(self.p)
+        if reason:
+            raise ValueError(f"invalid parameters: {reason}")
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+
+        self.limits = ImageLimits(max_pixels=int(self.p["max_image_pixels"]))
+        self.estimator = estimator if estimator is not None else self._build_estimator()
+
+        qos_overrides = QoSOverridingOptions.with_default_policies()
+        self._camera_info: Optional[CameraInfo] = None
+        self._warned_no_camera_info = False
+        self._depth = deque(maxlen=8)
+        self._slot = LatestSlot()
+        self._stats_lock = threading.Lock()
+        self._latencies_ms = deque(maxlen=500)
+        self._out_stamps = deque(maxlen=200)
+        self._in_stamps = deque(maxlen=200)
+        self._skipped = 0
+        self._processed = 0
+        self._live_hand_ids: set = set()
+
+        if self.p["use_compressed"]:
+            self.create_subscription(CompressedImage, "image/compressed", self._on_compressed,
+                                     qos_profile_sensor_data, qos_overriding_options=qos_overrides)
+        else:
+            self.create_subscription(Image, "image", self._on_image, qos_profile_sensor_data,
+                                     qos_overriding_options=qos_overrides)
+        self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, qos_profile_sensor_data,
+                                 qos_overriding_options=qos_overrides)
+        if self.p["use_depth"]:
+            self.create_subscription(Image, "depth", self._on_depth, qos_profile_sensor_data,
+                                     qos_overriding_options=qos_overrides)
+
+        self.pose_pub = self.create_publisher(HandPose3D, "hand_pose", RESULT_QOS, qos_overriding_options=qos_overrides)
+        self.poses_pub = self.create_publisher(HandPose3DArray, "hand_poses", RESULT_QOS,
+                                               qos_overriding_options=qos_overrides)
+        self.markers_pub = self.create_publisher(MarkerArray, "~/markers", RESULT_QOS)
+        self.debug_pub = self.create_publisher(Image, "~/debug_image", qos_profile_sensor_data)
+        self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", RESULT_QOS)
+        self._tf_send = self._make_tf_sender()
+        self.create_timer(float(self.p["diagnostics_period_s"]), self._publish_diagnostics)
+
+        self._worker = threading.Thread(target=self._work, name="hand3d_worker", daemon=True)
+        self._worker.start()
+        self.get_logger().info(
+            f"hand3d ready: backend {self.estimator.description}; listening on "
+            f"{self.resolve_topic_name('image/compressed' if self.p['use_compressed'] else 'image')}"
+        )
+
+    # ----------------------------------------------------------------- setup
+    def _build_estimator(self):
+        from hand3d_ros.inference.estimator import HandEstimator, estimator_config_from_params
+        from hand3d_ros.inference.pipeline import load_pipeline
+
+        pipeline = load_pipeline(
+            weights_dir=self.p["weights_dir"] or None,
+            config=self.p["model_config"],
+            allow_random_weights=self.p["allow_random_weights"],
+            backend=self.p["backend"],
+            device=self.p["device"],
+            precision=self.p["precision"],
+            cache_dir=self.p["engine_cache_dir"] or None,
+            force_rebuild=self.p["force_engine_rebuild"],
+            num_threads=self.p["num_threads"],
+            log=self.get_logger().info,
+        )
+        return HandEstimator(pipeline, estimator_config_from_params(self.p))
+
+    def _make_tf_sender(self):
+        try:
+            from tf2_ros import TransformBroadcaster
+        except ImportError:  # no tf2_ros (e.g. ROS from PyPI wheels): same type and QoS by hand
+            from tf2_msgs.msg import TFMessage
+
+            pub = self.create_publisher(TFMessage, "/tf", TF_QOS)
+            return lambda transforms: pub.publish(TFMessage(transforms=transforms))
+        broadcaster = TransformBroadcaster(self)
+        return broadcaster.sendTransform
+
+    def _on_set_parameters(self, params) -> SetParametersResult:
+        changes = {}
+        for param in params:
+            reason = validate(param.name, param.value)
+            if reason:
+                return SetParametersResult(successful=False, reason=reason)
+            if param.name in self.p:
+                changes[param.name] = param.value
+        reason = validate_all({**self.p, **changes})
+        if reason:
+            return SetParametersResult(successful=False, reason=reason)
+        self.p.update(changes)
+        if changes and hasattr(self, "estimator"):
+            from hand3d_ros.inference.estimator import estimator_config_from_params
+
+            self.estimator.configure(estimator_config_from_params(self.p))
+        return SetParametersResult(successful=True)
+
+    # -------------------------------------------------------------- callbacks
+    def _on_image(self, msg: Image) -> None:
+        self._in_stamps.append(time.monotonic())
+        self._slot.put(_Frame(msg, compressed=False))
+
+    def _on_compressed(self, msg: CompressedImage) -> None:
+        self._in_stamps.append(time.monotonic())
+        self._slot.put(_Frame(msg, compressed=True))
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        k = np.asarray(msg.k, dtype=np.float64).reshape(3, 3)
+        if not np.all(np.isfinite(k)) or k[0, 0] <= 0 or k[1, 1] <= 0:
+            self.get_logger().warn(
+                f"ignoring camera_info with invalid focal length (fx={k[0, 0]}, fy={k[1, 1]})",
+                throttle_duration_sec=LOG_THROTTLE_S,
+            )
+            return
+        self._camera_info = msg
+
+    def _on_depth(self, msg: Image) -> None:
+        self._depth.append(msg)
+
+    # ----------------------------------------------------------------- worker
+    def _work(self) -> None:
+        while rclpy.ok(context=self.context) and not self._slot.closed:
+            frame = self._slot.take(timeout=0.2)
+            if frame is None:
+                continue
+            try:
+                self._process(frame)
+            except ImageError as err:
+                self._skipped += 1
+                self.get_logger().warn(f"skipping frame: {err}", throttle_duration_sec=LOG_THROTTLE_S)
+            except Exception as err:  # the node never dies of one frame
+                self._skipped += 1
+                self.get_logger().error(
+                    f"skipping frame: {type(err).__name__}: {err}", throttle_duration_sec=LOG_THROTTLE_S
+                )
+
+    def _intrinsics(self, header, shape) -> Optional[np.ndarray]:
+        info = self._camera_info
+        if info is None:
+            if not self._warned_no_camera_info:
+                self._warned_no_camera_info = True
+                self.get_logger().warn("no camera_info yet: publishing 2D and normalised 3D only")
+            return None
+        k = np.asarray(info.k, dtype=np.float64).reshape(3, 3)
+        if info.width and info.height and (info.width, info.height) != (shape[1], shape[0]):
+            # Scale the intrinsics to the image actually received (e.g. a resized stream).
+            sx, sy = shape[1] / info.width, shape[0] / info.height
+            k = np.diag([sx, sy, 1.0]) @ k
+        return k
+
+    def _matching_depth(self, header, shape) -> Optional[np.ndarray]:
+        if not self._depth:
+            return None
+        stamp = _stamp_s(header)
+        best = min(self._depth, key=lambda m: abs(_stamp_s(m.header) - stamp))
+        if abs(_stamp_s(best.header) - stamp) > self.p["depth_max_time_offset_s"]:
+            return None
+        try:
+            depth = depth_to_metres(best, self.limits)
+        except ImageError as err:
+            self.get_logger().warn(f"ignoring depth: {err}", throttle_duration_sec=LOG_THROTTLE_S)
+            return None
+        if depth.shape != shape[:2]:
+            self.get_logger().warn(
+                f"ignoring depth of {depth.shape[1]}x{depth.shape[0]}: not aligned to the "
+                f"{shape[1]}x{shape[0]} image", throttle_duration_sec=LOG_THROTTLE_S)
+            return None
+        return depth
+
+    def _process(self, frame: _Frame) -> None:
+        msg = frame.msg
+        rgb = compressed_to_rgb(msg, self.limits) if frame.compressed else image_to_rgb(msg, self.limits)
+        header = msg.header
+        k = self._intrinsics(header, rgb.shape)
+        depth = self._matching_depth(header, rgb.shape) if self.p["use_depth"] else None
+        want_debug = self.debug_pub.get_subscription_count() > 0
+        out = self.estimator.process(rgb, _stamp_s(header), K=k, depth_m=depth, keep_mask=want_debug)
+        self._publish(out, header)
+        if want_debug:
+            from hand3d_ros.visualize import draw_overlay
+
+            debug = Image(header=header, **rgb_to_image_fields(draw_overlay(rgb, out.hands, out.mask)))
+            self.debug_pub.publish(debug)
+        with self._stats_lock:
+            self._processed += 1
+            self._latencies_ms.append((time.monotonic() - frame.arrival) * 1e3)
+            self._out_stamps.append(time.monotonic())
+
+    def _publish(self, out, header) -> None:
+        hands = out.hands
+        self.poses_pub.publish(conversions.hand_pose_array_msg(hands, header))
+        if hands:
+            self.pose_pub.publish(conversions.hand_pose_msg(hands[0], header))
+        if self.p["publish_tf"]:
+            transforms = [
+                t for h in hands
+                for t in conversions.hand_transforms(h, header, self.p["frame_prefix"], self.p["publish_keypoint_frames"])
+            ]
+            if transforms:
+                self._tf_send(transforms)
+        if self.p["publish_markers"]:
+            live = {int(h.hand_id) for h in hands}
+            markers = [m for h in hands for m in conversions.hand_markers(h, header, self.p["marker_lifetime_s"])]
+            for gone in sorted(self._live_hand_ids - live):
+                markers += conversions.delete_markers(gone, header)
+            self._live_hand_ids = live
+            if markers:
+                self.markers_pub.publish(conversions.marker_array(markers))
+
+    def _publish_diagnostics(self) -> None:
+        with self._stats_lock:
+            lat = np.array(self._latencies_ms) if self._latencies_ms else np.array([np.nan])
+            out_rate = _rate(self._out_stamps)
+            processed = self._processed
+        in_rate = _rate(self._in_stamps)
+        status = DiagnosticStatus(name=f"{self.get_name()}: hand pose", hardware_id=self.estimator.description)
+        status.level = DiagnosticStatus.OK
+        status.message = "ok"
+        if self._camera_info is None:
+            status.level, status.message = DiagnosticStatus.WARN, "no camera_info: no metric 3D"
+        if self._slot.received == 0:
+            status.level, status.message = DiagnosticStatus.WARN, "no images received"
+        values = {
+            "input_rate_hz": f"{in_rate:.2f}",
+            "output_rate_hz": f"{out_rate:.2f}",
+            "latency_p50_ms": f"{np.nanpercentile(lat, 50):.1f}",
+            "latency_p99_ms": f"{np.nanpercentile(lat, 99):.1f}",
+            "frames_received": str(self._slot.received),
+            "frames_processed": str(processed),
+            "frames_dropped": str(self._slot.dropped),
+            "frames_skipped_bad_input": str(self._skipped),
+            "backend": self.estimator.description,
+            "model": self.estimator.model_name,
+        }
+        status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
+        msg = DiagnosticArray(status=[status])
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self.diag_pub.publish(msg)
+
+    def destroy_node(self):
+        self._slot.close()
+        if self._worker.is_alive():
+            self._worker.join(timeout=2.0)
+        return super().destroy_node()
+
+
+def _stamp_s(header) -> float:
+    return header.stamp.sec + header.stamp.nanosec * 1e-9
+
+
+def _rate(stamps) -> float:
+    if len(stamps) < 2 or time.monotonic() - stamps[-1] > 5.0:
+        return 0.0
+    return (len(stamps) - 1) / max(stamps[-1] - stamps[0], 1e-9)
+
+
+def main(args=None) -> int:
+    """Console script ``hand3d_node`` (``ros2 run hand3d_ros hand3d_node``)."""
+    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = Hand3DNode()
+        executor = MultiThreadedExecutor(num_threads=2)
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except (ValueError, FileNotFoundError, RuntimeError) as err:
+        import sys
+
+        sys.stderr.write(f"hand3d_node: {err}\n")
+        return 1
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

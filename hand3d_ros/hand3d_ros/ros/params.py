@@ -1,0 +1,127 @@
+"""The node's parameters as one table: name, default, description, range, mutability.
+
+This module is plain Python (no rclpy) so that the README table, the YAML defaults and
+the validation logic can be tested without a ROS graph. The node turns each entry into a
+``ParameterDescriptor`` (with its range and ``read_only`` flag) and validates every change
+with :func:`validate` in its set-parameters callback.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    default: Any
+    description: str
+    min: Optional[float] = None
+    max: Optional[float] = None
+    choices: Optional[Sequence[str]] = None
+    read_only: bool = False
+    """True: fixed at start-up (changing it needs a restart)."""
+
+    @property
+    def type_name(self) -> str:
+        return type(self.default).__name__
+
+
+PARAMS = (
+    # Model and engine (fixed at start-up).
+    Param("model_config", "lite", "Network configuration when no weights are found (paper: the authors' layer lists; lite: CPU-sized).",
+          choices=("paper", "lite"), read_only=True),
+    Param("weights_dir", "", "Folder with handsegnet.pt, posenet.pt, poseprior.pt; empty: the weights shipped with the package.",
+          read_only=True),
+    Param("allow_random_weights", False, "Run with random weights when none are found (plumbing tests only: the output is meaningless).",
+          read_only=True),
+    Param("backend", "auto", "Inference backend; auto picks tensorrt > onnxruntime-cuda > torch-cuda > onnxruntime-cpu > torch-cpu.",
+          choices=("auto", "torch", "onnxruntime", "tensorrt"), read_only=True),
+    Param("device", "auto", "Where the networks run (auto: cuda when available).", choices=("auto", "cpu", "cuda"), read_only=True),
+    Param("precision", "fp32", "Numeric precision of the networks (fp16/bf16 where the backend supports it).",
+          choices=("fp32", "fp16", "bf16", "int8"), read_only=True),
+    Param("engine_cache_dir", "", "Folder for exported ONNX files and TensorRT engines; empty: ~/.cache/hand3d_ros.", read_only=True),
+    Param("force_engine_rebuild", False, "Rebuild cached engines even when their key matches.", read_only=True),
+    Param("num_threads", 0, "CPU threads for the networks (0: the library default).", min=0, max=256, read_only=True),
+    # Inputs (fixed at start-up: they decide the subscriptions).
+    Param("use_compressed", False, "Subscribe to image/compressed (JPEG/PNG) instead of image.", read_only=True),
+    Param("use_depth", False, "Subscribe to depth (aligned to the image; 16UC1 mm or 32FC1 m) for the metric scale.", read_only=True),
+    Param("depth_max_time_offset_s", 0.05, "Largest stamp difference between an image and the depth used with it, seconds.",
+          min=0.0, max=1.0),
+    Param("max_image_pixels", 4096 * 4096, "Images with more pixels than this are skipped (not resized).",
+          min=1, max=2**28, read_only=True),
+    # Detection and cropping.
+    Param("handedness", "auto", "Hand side: auto estimates it; left/right force it for every hand.", choices=("auto", "left", "right")),
+    Param("detection_threshold", 0.5, "HandSegNet hand probability above which a pixel is hand.", min=0.01, max=0.99),
+    Param("min_hand_score", 0.2, "Hands whose detection score is below this are not published.", min=0.0, max=1.0),
+    Param("min_hand_area_px", 64, "Smallest hand mask component considered a hand, pixels of the network input.", min=1, max=100000),
+    Param("max_hands", 2, "Most hands estimated per frame.", min=1, max=8),
+    Param("crop_margin", 1.25, "Crop side = margin x the larger side of the hand's box.", min=1.0, max=3.0),
+    Param("crop_scale_min", 0.25, "Smallest crop scale (crop size / side in pixels).", min=0.01, max=10.0),
+    Param("crop_scale_max", 5.0, "Largest crop scale (crop size / side in pixels).", min=0.01, max=20.0),
+    # Metric 3D.
+    Param("reference_bone_length", 0.043, "Hand-size prior: length of the middle-finger MCP->PIP bone, metres.", min=0.02, max=0.08),
+    # Tracking and smoothing.
+    Param("tracking", True, "Reuse the previous keypoints' crop and skip HandSegNet while keypoints stay confident."),
+    Param("track_min_keypoint_score", 0.3, "Mean keypoint score below which a tracked hand is re-detected.", min=0.0, max=1.0),
+    Param("redetect_every", 10, "Run HandSegNet at least every N frames while tracking.", min=1, max=1000),
+    Param("smoothing", True, "One Euro filtering of 2D and 3D keypoints."),
+    Param("smoothing_min_cutoff", 1.0, "One Euro minimum cutoff frequency, Hz (lower: smoother when still).", min=0.01, max=100.0),
+    Param("smoothing_beta", 0.05, "One Euro speed coefficient (higher: less lag when moving).", min=0.0, max=10.0),
+    # Outputs.
+    Param("publish_tf", True, "Broadcast hand_<side> frames (and keypoint frames) on /tf."),
+    Param("publish_keypoint_frames", False, "Broadcast one TF frame per keypoint, children of the hand frame."),
+    Param("publish_markers", True, "Publish ~/markers (bones, joints, label) for RViz."),
+    Param("frame_prefix", "", "Prefix of the published TF frame names (e.g. 'robot1/')."),
+    Param("marker_lifetime_s", 0.5, "Lifetime of published markers, seconds (0: forever).", min=0.0, max=60.0),
+    Param("diagnostics_period_s", 1.0, "Period of /diagnostics messages, seconds.", min=0.1, max=60.0, read_only=True),
+)
+
+PARAMS_BY_NAME = {p.name: p for p in PARAMS}
+
+
+def validate(name: str, value: Any, at_startup: bool = False) -> Optional[str]:
+    """Why ``value`` is not acceptable for parameter ``name``; None when it is.
+
+    ``at_startup``: the value comes from the command line or a YAML file, where
+    read-only parameters may be set.
+    """
+    spec = PARAMS_BY_NAME.get(name)
+    if spec is None:
+        return None  # not ours (e.g. use_sim_time, qos_overrides.*)
+    if spec.read_only and not at_startup:
+        return f"{name} is read-only: set it at start-up"
+    expected = type(spec.default)
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+        return f"{name} must be a {expected.__name__}, got {type(value).__name__}"
+    if spec.choices is not None and value not in spec.choices:
+        return f"{name} must be one of {', '.join(spec.choices)}, got '{value}'"
+    if spec.min is not None and value < spec.min:
+        return f"{name} must be >= {spec.min}, got {value}"
+    if spec.max is not None and value > spec.max:
+        return f"{name} must be <= {spec.max}, got {value}"
+    return None
+
+
+def validate_all(values: dict) -> Optional[str]:
+    """Cross-parameter checks on the full set of values (after a change)."""
+    if values["crop_scale_min"] > values["crop_scale_max"]:
+        return "crop_scale_min must not exceed crop_scale_max"
+    return None
+
+
+def markdown_table() -> str:
+    """The parameters as a Markdown table (the README's table is generated from this)."""
+    rows = ["| name | type | default | range | changeable at run time | description |", "|---|---|---|---|---|---|"]
+    for p in PARAMS:
+        if p.choices:
+            rng = " / ".join(p.choices)
+        elif p.min is not None:
+            rng = f"[{p.min}, {p.max}]"
+        else:
+            rng = ""
+        default = f"`{p.default!r}`" if p.default != "" else "`''`"
+        rows.append(f"| `{p.name}` | {p.type_name} | {default} | {rng} | {'no' if p.read_only else 'yes'} | {p.description} |")
+    return "\n".join(rows)

@@ -1,0 +1,73 @@
+"""Drawing estimated hands over images: mask outline, crop box, 2D skeleton, label.
+
+Used by the node's ``~/debug_image``, ``hand3d infer`` and the demo. OpenCV is imported
+lazily (only when something is drawn).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hand3d_ros.core import keypoints as kp
+
+SIDE_LABELS = {0: "left", 1: "right", 2: "?"}
+
+
+@dataclass(frozen=True)
+class OverlayStyle:
+    """Sizes of the overlay, in pixels of a 640-pixel-wide image (scaled with the image)."""
+
+    line_px: float = 2.0
+    joint_radius_px: float = 3.0
+    font_scale: float = 0.5
+    min_keypoint_score: float = 0.1
+    """Keypoints with a lower score are not drawn; range [0, 1]."""
+    mask_color: tuple = (0, 255, 255)
+    box_color: tuple = (255, 255, 255)
+
+
+def _rgb255(rgb01) -> tuple:
+    return tuple(int(round(255 * c)) for c in rgb01)
+
+
+def draw_overlay(rgb: np.ndarray, hands, mask=None, style: OverlayStyle = OverlayStyle()) -> np.ndarray:
+    """A copy of ``rgb`` (H, W, 3 uint8) with the hands drawn on it.
+
+    ``hands``: objects with ``uv`` (21, 2) px, ``uv_score`` (21,), ``crop_box`` (4,)
+    [u_min, v_min, u_max, v_max] px, ``handedness`` (0 left, 1 right, 2 unknown),
+    ``score`` and ``hand_id``. ``mask``: (H, W) bool hand mask or None.
+    """
+    import cv2
+
+    canvas = np.ascontiguousarray(rgb, dtype=np.uint8).copy()
+    scale = max(canvas.shape[1] / 640.0, 0.5)
+    thick = max(1, int(round(style.line_px * scale)))
+    radius = max(1, int(round(style.joint_radius_px * scale)))
+    if mask is not None and np.any(mask):
+        contours, _ = cv2.findContours(np.asarray(mask, dtype=np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        cv2.drawContours(canvas, contours, -1, style.mask_color, thick)
+    shift = 4  # sub-pixel drawing: coordinates in 1/16 px
+    for hand in hands:
+        uv = np.asarray(hand.uv, dtype=np.float64)
+        ok = np.asarray(hand.uv_score) >= style.min_keypoint_score
+        fixed = np.round(uv * (1 << shift)).astype(np.int64)
+        box = np.asarray(hand.crop_box, dtype=np.float64)
+        if np.all(np.isfinite(box)):
+            p0, p1 = np.round(box[:2] * (1 << shift)).astype(int), np.round(box[2:] * (1 << shift)).astype(int)
+            cv2.rectangle(canvas, tuple(map(int, p0)), tuple(map(int, p1)), style.box_color, 1, cv2.LINE_AA, shift)
+        for parent, child in kp.BONES:
+            if ok[parent] and ok[child]:
+                cv2.line(canvas, tuple(map(int, fixed[parent])), tuple(map(int, fixed[child])),
+                         _rgb255(kp.keypoint_color(child)), thick, cv2.LINE_AA, shift)
+        for i in np.flatnonzero(ok):
+            cv2.circle(canvas, tuple(map(int, fixed[i])), radius << shift, _rgb255(kp.keypoint_color(i)), -1,
+                       cv2.LINE_AA, shift)
+        side = SIDE_LABELS.get(int(hand.handedness), "?")
+        text = f"#{int(hand.hand_id)} {side} {float(hand.score):.2f}"
+        origin = (int(box[0]), max(int(box[1]) - 4, 12)) if np.all(np.isfinite(box)) else (4, 16)
+        cv2.putText(canvas, text, origin, cv2.FONT_HERSHEY_SIMPLEX, style.font_scale * scale, (0, 0, 0),
+                    thick + 2, cv2.LINE_AA)
+        cv2.putText(canvas, text, origin, cv2.FONT_HERSHEY_SIMPLEX, style.font_scale * scale, (255, 255, 255),
+                    thick, cv2.LINE_AA)
+    return canvas
