@@ -1,4 +1,4 @@
-"""GestureNet: gesture classes from the 3D pose (paper section 6, optional)."""
+"""GestureNet: gesture classes from the 3D pose (paper section 6.3 and Table 7; optional)."""
 from __future__ import annotations
 
 import torch
@@ -9,7 +9,10 @@ from hand3d_ros.models.tables import resolve_config
 
 
 class GestureNet(nn.Module):
-    """w_rel ``(N, 21, 3)`` (normalised, public keypoint order) -> logits ``(N, num_classes)``."""
+    """w_rel ``(N, 21, 3)`` (normalised, public keypoint order) -> logits ``(N, num_classes)``.
+
+    FC layers with leaky ReLU and dropout (train mode only) then a linear output.
+    """
 
     def __init__(self, config: dict):
         super().__init__()

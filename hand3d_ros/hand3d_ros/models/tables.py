@@ -73,7 +73,8 @@ ROTATION_EPS = 1e-8
 NUM_HAND_SIDES = 2
 #: Classes of the segmentation: background, hand.
 NUM_SEG_CLASSES = 2
-#: Gesture classes of GestureNet (DESIGN.md section 2).
+#: Gesture classes of GestureNet (DESIGN.md section 2; the paper's Table 7 also drops
+#: 20% of the neurons after each hidden FC layer).
 NUM_GESTURES = 35
 
 NETWORKS = ("handsegnet", "posenet", "poseprior", "gesturenet")
@@ -164,7 +165,7 @@ _PAPER = {
         "width": 1.0,
         "input_size": (NUM_KEYPOINTS, 3),
         "num_classes": NUM_GESTURES,
-        "layers": [fc("fc_gesture0", 512), fc("fc_gesture1", 512),
+        "layers": [fc("fc_gesture0", 512, keep=0.8), fc("fc_gesture1", 512, keep=0.8),
                    fc("fc_gesture_out", NUM_GESTURES, act="linear")],
     },
 }
@@ -216,7 +217,7 @@ _LITE = {
         "width": 1.0,
         "input_size": (NUM_KEYPOINTS, 3),
         "num_classes": NUM_GESTURES,
-        "layers": [fc("fc_gesture0", 128), fc("fc_gesture1", 128),
+        "layers": [fc("fc_gesture0", 128, keep=0.8), fc("fc_gesture1", 128, keep=0.8),
                    fc("fc_gesture_out", NUM_GESTURES, act="linear")],
     },
 }

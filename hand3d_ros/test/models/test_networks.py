@@ -108,6 +108,7 @@ def test_gesturenet_shapes():
         model = build_gesturenet(config)
         assert isinstance(model, GestureNet)
         assert model(torch.randn(3, 21, 3)).shape == (3, 35)
+        assert model.layers.fc_gesture1.dropout.p == pytest.approx(0.2)  # paper Table 7
 
 
 def test_rodrigues_matches_scipy_and_handles_zero():
@@ -143,7 +144,7 @@ def test_leaky_relu_slope_and_linear_heads():
     convs = [m for m in layers if isinstance(m, SameConv2d)]
     assert all(c.leaky for c in convs[:-1]) and not convs[-1].leaky
     x = torch.tensor([[-1.0, 2.0]])
-    dense = build_gesturenet("lite").layers.fc_gesture0
+    dense = build_gesturenet("lite").eval().layers.fc_gesture0
     with torch.no_grad():
         dense.weight.copy_(torch.eye(dense.out_features, 63))
         dense.bias.zero_()
