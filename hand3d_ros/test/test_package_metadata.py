@@ -10,6 +10,8 @@ SOURCE = PACKAGE_DIR / "hand3d_ros"
 #: Python top-level module -> the rosdep key that provides it.
 ROSDEP_KEYS = {
     "rclpy": "rclpy",
+    "builtin_interfaces": "builtin_interfaces",
+    "rcl_interfaces": "rcl_interfaces",
     "std_msgs": "std_msgs",
     "sensor_msgs": "sensor_msgs",
     "geometry_msgs": "geometry_msgs",
