@@ -1,0 +1,385 @@
+"""The paper's pipeline in one call: image -> hands with 2D keypoints, w_rel, w_c and R.
+
+Notation: N frames, M hands over all frames, H x W input image, K = 21 keypoints,
+S PoseNet crop side, s = S / 8 score-map side.
+
+Per frame (DESIGN.md section 1), every step on the backend's device, no host round trip
+between the networks except the small per-hand results at the end:
+
+1. preprocess: ``rgb / 255 - 0.5`` (from the weights' metadata), NCHW;
+2. HandSegNet on the frame resized to its input size -> hand probability;
+3. hand components (the connected component holding each probability peak, up to
+   ``max_hands``) -> boxes -> square crops (margin, scale limits, fallback);
+4. crops of S x S cut from the full-resolution frame by grid sampling (from a 2x-pooled
+   copy when the crop shrinks the image by more than ``antialias_below_scale``);
+5. PoseNet -> K score maps; sub-pixel decoding -> uv in crop pixels and a score per
+   keypoint; uncropped to pixels of the input image;
+6. PosePrior -> w_c and R; ``w_rel = flip(w_c) @ R``. With ``handedness='auto'`` both
+   sides are lifted in one batch and the side whose w_rel explains the 2D keypoints better
+   (smaller weak-perspective residual) wins.
+
+Tracking reuses crops (:meth:`HandPosePipeline.pose_in_boxes`) and skips steps 2-3.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import List, Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from hand3d_ros.core.canonical import from_canonical
+from hand3d_ros.core.crop import CropBox, CropConfig, crop_from_box
+from hand3d_ros.core.heatmap import GaussianHeatmap
+from hand3d_ros.core.keypoints import NUM_KEYPOINTS
+from hand3d_ros.core.mask import hand_components
+from hand3d_ros.core.preprocess import ResizeInfo
+from hand3d_ros.inference.backends.base import Backend
+from hand3d_ros.inference.model_set import ModelSet
+
+LEFT, RIGHT, UNKNOWN = 0, 1, 2
+_SIDES = {"left": LEFT, "right": RIGHT}
+
+#: Stage names, in order, as reported in :attr:`FrameResult.timings_ms`.
+STAGES = ("preprocess", "handsegnet", "mask_crop", "posenet", "decode", "poseprior")
+
+
+@dataclass
+class PipelineConfig:
+    """Parameters of :class:`HandPosePipeline` (each with its range)."""
+
+    detection_threshold: float = 0.5
+    """Hand probability above which a HandSegNet pixel is hand; (0, 1)."""
+    max_hands: int = 1
+    """Most hands per frame (components of the mask, best peak first); [1, 8]."""
+    min_hand_area_px: int = 16
+    """Smallest component, pixels of HandSegNet's input; >= 0."""
+    connectivity: int = 8
+    """Pixel neighbourhood of the mask components: 4 or 8."""
+    crop_margin: float = 1.25
+    """Crop side = margin x the larger side of the hand's box; [1, 3]."""
+    crop_scale_min: float = 0.25
+    """Smallest crop scale (crop pixels per image pixel); > 0."""
+    crop_scale_max: float = 5.0
+    """Largest crop scale; >= crop_scale_min."""
+    fallback_side_px: float = 100.0
+    """Crop side when the mask is empty (image centre), image pixels; > 0."""
+    handedness: str = "auto"
+    """'auto' (estimate from the keypoints), 'left' or 'right'."""
+    handedness_temperature: float = 0.05
+    """Softness of P(right) from the two sides' residual difference (units of the
+    normalised residual); > 0. Smaller: more confident."""
+    antialias_below_scale: float = 0.5
+    """Crops that shrink the image by more than this factor are cut from a 2x-pooled
+    copy (repeatedly), avoiding aliasing; (0, 1]."""
+    heatmap_sigma: float = 16.0
+    """Gaussian sigma of the score maps in crop pixels at S = 256 (scaled with S);
+    only used by the decoder's geometry, > 0."""
+
+    def crop_config(self, crop_size: int) -> CropConfig:
+        return CropConfig(margin=self.crop_margin, output_size=crop_size, scale_min=self.crop_scale_min,
+                          scale_max=self.crop_scale_max, fallback_side_px=self.fallback_side_px)
+
+
+@dataclass
+class HandResult:
+    """One hand in one frame (numpy, pixels of the input image).
+
+    Attributes:
+        crop_box: (4,) [u_min, v_min, u_max, v_max] window PoseNet saw, pixels.
+        uv: (K, 2) keypoints, pixels. uv_score: (K,) peak of each score map.
+        score: detection score in [0, 1] (peak hand probability when detected by
+            HandSegNet; mean keypoint score for a reused crop).
+        hand_side: LEFT or RIGHT (the side used for the lift). p_right: P(right).
+        w_rel: (K, 3) root-relative, reference bone = 1, camera axes.
+        w_c: (K, 3) canonical coordinates. R: (3, 3) viewpoint (w_rel = flip(w_c) @ R).
+        component: index of the mask component (-1 for a reused crop).
+        frame: index of the frame in the batch.
+    """
+
+    crop_box: np.ndarray
+    uv: np.ndarray
+    uv_score: np.ndarray
+    score: float
+    hand_side: int
+    p_right: float
+    w_rel: np.ndarray
+    w_c: np.ndarray
+    R: np.ndarray
+    component: int = -1
+    frame: int = 0
+
+
+@dataclass
+class FrameResult:
+    """All hands of one frame, best first.
+
+    Attributes:
+        hands: list of :class:`HandResult`.
+        mask: (H, W) bool union of the hands' components at the input resolution, or
+            None (not requested, or no HandSegNet run on this frame).
+        hand_prob: (h, w) float32 hand probability at HandSegNet's resolution, or None.
+        timings_ms: stage -> milliseconds (see :data:`STAGES`; batch totals in a batch).
+        detected: True when HandSegNet ran on this frame.
+    """
+
+    hands: List[HandResult]
+    mask: Optional[np.ndarray] = None
+    hand_prob: Optional[np.ndarray] = None
+    timings_ms: dict = field(default_factory=dict)
+    detected: bool = True
+
+
+class _Timer:
+    def __init__(self, backend: Backend):
+        self.backend, self.times, self._t = backend, {}, time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        self.backend.synchronize()
+        now = time.perf_counter()
+        self.times[stage] = self.times.get(stage, 0.0) + (now - self._t) * 1e3
+        self._t = now
+
+
+class HandPosePipeline:
+    """HandSegNet -> crop -> PoseNet -> PosePrior on a :class:`Backend`.
+
+    ``pipeline(rgb)`` with one (H, W, 3) uint8 RGB frame returns a :class:`FrameResult`;
+    with a batch (N, H, W, 3) a list of them.
+    """
+
+    def __init__(self, backend: Backend, model_set: ModelSet, config: Optional[PipelineConfig] = None):
+        self.backend = backend
+        self.model_set = model_set
+        self.config = config or PipelineConfig()
+        self.crop_size = model_set.crop_size
+        self.seg_hw = model_set.seg_input_hw
+        prep = model_set.preprocessing
+        self._scale, self._offset = float(prep["scale"]), float(prep["offset"])
+        sigma = self.config.heatmap_sigma * self.crop_size / 256.0
+        self.codec = GaussianHeatmap(input_size=self.crop_size, heatmap_size=model_set.map_size, sigma=sigma)
+
+    @property
+    def description(self) -> str:
+        return f"{self.backend.describe()}, {self.model_set.name}"
+
+    # ------------------------------------------------------------------ API
+    def __call__(self, rgb, hand_side: Optional[str] = None, keep_mask: bool = False):
+        images, single = self._as_batch(rgb)
+        results = self.detect(images, hand_side=hand_side, keep_mask=keep_mask)
+        return results[0] if single else results
+
+    def detect(self, rgb: torch.Tensor, hand_side: Optional[str] = None, keep_mask: bool = False) -> List[FrameResult]:
+        """Full pipeline on (N, H, W, 3) uint8 frames (tensor or array)."""
+        timer = _Timer(self.backend)
+        images = self._normalise(rgb)
+        n, _, height, width = images.shape
+        timer.lap("preprocess")
+
+        seg_in = F.interpolate(images, size=self.seg_hw, mode="bilinear", align_corners=False, antialias=True)
+        logits = self.backend.handsegnet(seg_in)
+        prob = torch.softmax(logits, dim=1)[:, 1]
+        timer.lap("handsegnet")
+
+        cfg = self.config
+        comps = hand_components(prob, threshold=cfg.detection_threshold, max_hands=cfg.max_hands,
+                                min_area_px=cfg.min_hand_area_px, connectivity=cfg.connectivity)
+        box = torch.as_tensor(comps.box, device=images.device, dtype=torch.float32)  # (N, K, 4) seg px
+        valid = torch.as_tensor(comps.valid, device=images.device)
+        peak = torch.as_tensor(comps.peak, device=images.device, dtype=torch.float32)
+        resize = ResizeInfo(in_hw=(height, width), out_hw=tuple(self.seg_hw))
+        box = resize.box_to_original(box)
+        # One crop per valid component; a frame without any hand gets no crop.
+        frame_idx, comp_idx = torch.nonzero(valid, as_tuple=True)
+        crops = crop_from_box(box[frame_idx, comp_idx], None, (height, width), cfg.crop_config(self.crop_size))
+        patches = self._cut(images, frame_idx, crops)
+        timer.lap("mask_crop")
+
+        hands = self._pose(patches, crops, frame_idx, timer, hand_side,
+                           scores=peak[frame_idx, comp_idx], components=comp_idx)
+        results = self._collect(hands, n, timer, detected=True)
+        if keep_mask:
+            self._attach_masks(results, comps, frame_idx, comp_idx, prob, (height, width))
+        return results
+
+    def pose_in_boxes(self, rgb, boxes: Sequence, hand_side: Optional[Sequence] = None) -> FrameResult:
+        """PoseNet and PosePrior in given windows of one frame, skipping HandSegNet (tracking).
+
+        Args:
+            rgb: (H, W, 3) uint8 frame.
+            boxes: (M, 4) windows [u_min, v_min, u_max, v_max], image pixels (square
+                windows are used as they are; others get the crop margin rule).
+            hand_side: None (the configured handedness) or one of 'left'/'right'/None per box.
+        """
+        timer = _Timer(self.backend)
+        images, _ = self._as_batch(rgb)
+        images = self._normalise(images)
+        _, _, height, width = images.shape
+        timer.lap("preprocess")
+        box = torch.as_tensor(np.asarray(boxes, dtype=np.float32).reshape(-1, 4), device=images.device)
+        m = box.shape[0]
+        side = torch.maximum(box[:, 2] - box[:, 0], box[:, 3] - box[:, 1])
+        config = self.config.crop_config(self.crop_size)
+        scale = (self.crop_size / side.clamp(min=1e-6)).clamp(config.scale_min, config.scale_max)
+        crops = CropBox(center=(box[:, :2] + box[:, 2:]) / 2, scale=scale, side=self.crop_size / scale,
+                        fallback=torch.zeros(m, dtype=torch.bool, device=box.device), output_size=self.crop_size)
+        frame_idx = torch.zeros(m, dtype=torch.long, device=images.device)
+        patches = self._cut(images, frame_idx, crops)
+        timer.lap("mask_crop")
+        hands = self._pose(patches, crops, frame_idx, timer, hand_side, scores=None, components=None)
+        return self._collect(hands, 1, timer, detected=False)[0]
+
+    # ------------------------------------------------------------ internals
+    def _as_batch(self, rgb):
+        tensor = torch.as_tensor(np.ascontiguousarray(rgb)) if isinstance(rgb, np.ndarray) else rgb
+        if tensor.dtype != torch.uint8 or tensor.shape[-1] != 3 or tensor.dim() not in (3, 4):
+            raise ValueError(f"expected uint8 RGB of shape (H, W, 3) or (N, H, W, 3), got {tuple(tensor.shape)} "
+                             f"{tensor.dtype}")
+        single = tensor.dim() == 3
+        return (tensor[None] if single else tensor), single
+
+    def _normalise(self, rgb) -> torch.Tensor:
+        rgb = torch.as_tensor(rgb).to(self.backend.device, non_blocking=True)
+        return rgb.permute(0, 3, 1, 2).float().mul_(self._scale).add_(self._offset)
+
+    def _cut(self, images: torch.Tensor, frame_idx: torch.Tensor, crops: CropBox) -> torch.Tensor:
+        """(M, 3, S, S) crops; each from the pyramid level that keeps scale >= threshold."""
+        m = frame_idx.shape[0]
+        out = images.new_zeros((m, images.shape[1], self.crop_size, self.crop_size))
+        if m == 0:
+            return out
+        threshold = self.config.antialias_below_scale
+        levels = torch.clamp(torch.floor(torch.log2(threshold / crops.scale.clamp(min=1e-6))) + 1, min=0)
+        levels = levels.to(torch.long).cpu().tolist()  # M small ints: which pyramid level to use
+        source, level = images, 0
+        for lvl in sorted(set(levels)):
+            while level < lvl:
+                source = F.avg_pool2d(source, 2, ceil_mode=True)
+                level += 1
+            pick = torch.tensor([i for i, l in enumerate(levels) if l == lvl], device=images.device)
+            factor = 2.0 ** lvl
+            # Pixel centres of a 2^l-pooled image: u_l = (u + 0.5) / 2^l - 0.5.
+            center = (crops.center[pick] + 0.5) / factor - 0.5
+            sub = CropBox(center=center, scale=crops.scale[pick] * factor, side=crops.side[pick] / factor,
+                          fallback=crops.fallback[pick], output_size=self.crop_size)
+            out[pick] = sub.crop_images(source[frame_idx[pick]])
+        return out
+
+    def _sides(self, m: int, hand_side, device) -> Optional[torch.Tensor]:
+        """(M,) fixed sides, or None for 'auto'."""
+        if hand_side is None:
+            hand_side = None if self.config.handedness == "auto" else self.config.handedness
+        if hand_side is None:
+            return None
+        if isinstance(hand_side, str):
+            return torch.full((m,), _SIDES[hand_side], dtype=torch.long, device=device)
+        sides = [self.config.handedness if s is None else s for s in hand_side]
+        if any(s == "auto" for s in sides):
+            return None
+        return torch.tensor([_SIDES[s] for s in sides], dtype=torch.long, device=device)
+
+    def _pose(self, patches, crops: CropBox, frame_idx, timer: _Timer, hand_side, scores, components):
+        m = patches.shape[0]
+        device = patches.device
+        if m == 0:
+            for stage in ("posenet", "decode", "poseprior"):
+                timer.lap(stage)
+            return []
+        maps = self.backend.posenet(patches)
+        timer.lap("posenet")
+        uv_crop, uv_score = self.codec.decode(maps)
+        uv = crops.uncrop_uv(uv_crop)
+        timer.lap("decode")
+
+        sides = self._sides(m, hand_side, device)
+        if sides is None:  # auto: lift both sides in one batch, keep the better explanation
+            both = torch.cat([torch.zeros(m, dtype=torch.long, device=device),
+                              torch.ones(m, dtype=torch.long, device=device)])
+            w_c, rot = self.backend.poseprior(maps.repeat(2, 1, 1, 1), F.one_hot(both, 2).float())
+            w_rel = from_canonical(w_c, rot, both)
+            residual = weak_perspective_residual(w_rel, uv.repeat(2, 1, 1), uv_score.repeat(2, 1))
+            p_right = torch.sigmoid((residual[:m] - residual[m:]) / self.config.handedness_temperature)
+            pick_right = p_right >= 0.5
+            sel = torch.where(pick_right, torch.arange(m, device=device) + m, torch.arange(m, device=device))
+            w_c, rot, w_rel = w_c[sel], rot[sel], w_rel[sel]
+            sides = pick_right.long()
+        else:
+            w_c, rot = self.backend.poseprior(maps, F.one_hot(sides, 2).float())
+            w_rel = from_canonical(w_c, rot, sides)
+            p_right = sides.float()
+        timer.lap("poseprior")
+
+        if scores is None:
+            scores = uv_score.mean(dim=1)
+        box = crops.to_box()
+        host = {k: v.detach().float().cpu().numpy() for k, v in dict(
+            box=box, uv=uv, uv_score=uv_score, score=scores, p_right=p_right, w_rel=w_rel, w_c=w_c, R=rot).items()}
+        host_sides = sides.cpu().numpy()
+        frames = frame_idx.cpu().numpy()
+        comps = components.cpu().numpy() if components is not None else np.full(m, -1)
+        return [
+            HandResult(crop_box=host["box"][i], uv=host["uv"][i], uv_score=host["uv_score"][i],
+                       score=float(host["score"][i]), hand_side=int(host_sides[i]), p_right=float(host["p_right"][i]),
+                       w_rel=host["w_rel"][i], w_c=host["w_c"][i], R=host["R"][i],
+                       component=int(comps[i]), frame=int(frames[i]))
+            for i in range(m)
+        ]
+
+    def _collect(self, hands, n: int, timer: _Timer, detected: bool) -> List[FrameResult]:
+        per_frame = [[] for _ in range(n)]
+        for hand in hands:
+            per_frame[hand.frame].append(hand)
+        return [FrameResult(hands=sorted(h, key=lambda x: -x.score), timings_ms=dict(timer.times), detected=detected)
+                for h in per_frame]
+
+    def _attach_masks(self, results, comps, frame_idx, comp_idx, prob, image_hw) -> None:
+        masks = torch.as_tensor(comps.mask)  # (N, K, h, w) at HandSegNet resolution
+        for i, result in enumerate(results):
+            result.hand_prob = prob[i].float().cpu().numpy()
+            union = masks[i].any(dim=0)[None, None].float()
+            full = F.interpolate(union.to(prob.device), size=image_hw, mode="nearest")[0, 0] > 0.5
+            result.mask = full.cpu().numpy()
+
+
+def weak_perspective_residual(w_rel: torch.Tensor, uv: torch.Tensor, score: torch.Tensor) -> torch.Tensor:
+    """How well a 3D pose explains 2D keypoints under weak perspective (scaled orthographic).
+
+    Fits ``uv ~ a * w_rel[:, :, :2] + b`` (scale ``a`` >= 0, translation ``b``) by score-
+    weighted least squares and returns the weighted RMS residual divided by the fitted
+    scale (so it is unitless: residual in units of the reference bone).
+
+    Args:
+        w_rel: (N, K, 3). uv: (N, K, 2) pixels. score: (N, K) weights >= 0.
+    Returns:
+        (N,) residuals; large (1e3) where the fit is degenerate.
+    """
+    weight = score.clamp(min=0)[..., None]
+    total = weight.sum(dim=1, keepdim=True).clamp(min=1e-9)
+    xy = w_rel[..., :2]
+    xy_mean = (weight * xy).sum(dim=1, keepdim=True) / total
+    uv_mean = (weight * uv).sum(dim=1, keepdim=True) / total
+    dxy, duv = xy - xy_mean, uv - uv_mean
+    scale = (weight * dxy * duv).sum(dim=(1, 2)) / (weight * dxy * dxy).sum(dim=(1, 2)).clamp(min=1e-9)
+    scale = scale.clamp(min=0)
+    err = duv - scale[:, None, None] * dxy
+    rms = torch.sqrt((weight * err.pow(2)).sum(dim=(1, 2)) / total[:, 0, 0])
+    return torch.where(scale > 1e-6, rms / scale.clamp(min=1e-6), torch.full_like(rms, 1e3))
+
+
+def load_pipeline(weights_dir: Optional[str] = None, config: str = "lite", allow_random_weights: bool = False,
+                  backend: str = "auto", device: str = "auto", precision: str = "fp32",
+                  cache_dir: Optional[str] = None, force_rebuild: bool = False, num_threads: int = 0,
+                  pipeline_config: Optional[PipelineConfig] = None, log=print) -> HandPosePipeline:
+    """Weights + backend -> a ready :class:`HandPosePipeline` (logs the backend chosen)."""
+    from hand3d_ros.inference.backends.select import create_backend
+    from hand3d_ros.inference.model_set import resolve_model_set
+
+    model_set = resolve_model_set(weights_dir, config, allow_random_weights)
+    if model_set.random:
+        log(f"WARNING: running with random weights ({model_set.name}): the output is meaningless")
+    engine = create_backend(backend, model_set, device=device, precision=precision, cache_dir=cache_dir,
+                            force_rebuild=force_rebuild, num_threads=num_threads, log=log)
+    return HandPosePipeline(engine, model_set, pipeline_config)
