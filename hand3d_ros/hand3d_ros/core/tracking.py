@@ -300,6 +300,14 @@ class HandTracker:
         self._next_id = 0
         self._latest_stamp = -math.inf
 
+    def configure(self, config: TrackerConfig) -> None:
+        """New parameters; live tracks keep their state and their filters take the new
+        One Euro parameters from the next sample on."""
+        self.config = config
+        for track in self.tracks:
+            track._uv_filter.config = config.filter_2d
+            track._xyz_filter.config = config.filter_3d
+
     def reset(self) -> None:
         """Drop every track (ids keep counting: a new track never reuses an old id)."""
         self.tracks = []

@@ -64,9 +64,12 @@ class ModelSet:
 
 
 def random_model_set(config: str = "lite", seed: int = 0) -> ModelSet:
-    """A model set with random (but deterministic, from ``seed``) weights."""
+    """A model set with random (but deterministic, from ``seed``) weights; PosePrior
+    starts at the template hand's canonical pose (:func:`init_mean_pose`)."""
     import torch
 
+    from hand3d_ros.core.hand_template import template_canonical
+    from hand3d_ros.models.poseprior import init_mean_pose
     from hand3d_ros.models.weights import default_preprocessing
 
     torch.manual_seed(seed)
@@ -74,6 +77,8 @@ def random_model_set(config: str = "lite", seed: int = 0) -> ModelSet:
     for network in NETWORK_FILES:
         cfg = resolve_config(network, config)
         networks[network] = build_network(network, cfg).eval()
+        if network == "poseprior":  # a plausible hand instead of a random point cloud
+            init_mean_pose(networks[network], template_canonical())
         metadata[network] = {"config": cfg, "input_size": tuple(cfg["input_size"]),
                              "preprocessing": default_preprocessing(network), "training": {"random": True}}
     return ModelSet(networks, metadata, name=f"{config} (random weights)", random=True)

@@ -83,3 +83,21 @@ def build_poseprior(config="paper", width=None, input_size=None) -> PosePrior:
     ``input_size`` is the score-map size ``(h, w)`` in cells (PoseNet crop / 8).
     """
     return _build_poseprior(resolve_config("poseprior", config, width, input_size))
+
+
+def init_mean_pose(poseprior: PosePrior, w_c_mean, weight_scale: float = 0.01) -> PosePrior:
+    """Start PosePrior at a mean canonical pose: its canonical head's bias becomes
+    ``w_c_mean`` (21, 3) and the head's weights are scaled by ``weight_scale`` (so the
+    untrained output stays near that pose); the viewpoint heads start at the identity
+    rotation. A common initialisation for training, and it gives random-weight models a
+    plausible hand for plumbing tests. Returns ``poseprior``.
+    """
+    mean = torch.as_tensor(w_c_mean, dtype=torch.float32).reshape(-1)
+    with torch.no_grad():
+        head = list(poseprior.canonical.heads.values())[-1]
+        head.weight.mul_(weight_scale)
+        head.bias.copy_(mean)
+        for head in poseprior.viewpoint.heads.values():
+            head.weight.mul_(weight_scale)
+            head.bias.zero_()
+    return poseprior

@@ -22,7 +22,8 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from hand3d_msgs.msg import HandPose3D, HandPose3DArray
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.node import Node
-from rclpy.qos import QoSDurabilityPolicy, QoSHistoryPolicy, QoSOverridingOptions, QoSProfile, QoSReliabilityPolicy
+from rclpy.qos import QoSDurabilityPolicy, QoSHistoryPolicy, QoSProfile, QoSReliabilityPolicy
+from rclpy.qos_overriding_options import QoSOverridingOptions
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from visualization_msgs.msg import MarkerArray
@@ -101,6 +102,7 @@ class Hand3DNode(Node):
         self._in_stamps = deque(maxlen=200)
         self._skipped = 0
         self._processed = 0
+        self._debug_published = 0
         self._live_hand_ids: set = set()
 
         if self.p["use_compressed"]:
@@ -133,22 +135,9 @@ class Hand3DNode(Node):
 
     # ----------------------------------------------------------------- setup
     def _build_estimator(self):
-        from hand3d_ros.inference.estimator import HandEstimator, estimator_config_from_params
-        from hand3d_ros.inference.pipeline import load_pipeline
+        from hand3d_ros.inference.estimator import build_estimator
 
-        pipeline = load_pipeline(
-            weights_dir=self.p["weights_dir"] or None,
-            config=self.p["model_config"],
-            allow_random_weights=self.p["allow_random_weights"],
-            backend=self.p["backend"],
-            device=self.p["device"],
-            precision=self.p["precision"],
-            cache_dir=self.p["engine_cache_dir"] or None,
-            force_rebuild=self.p["force_engine_rebuild"],
-            num_threads=self.p["num_threads"],
-            log=self.get_logger().info,
-        )
-        return HandEstimator(pipeline, estimator_config_from_params(self.p))
+        return build_estimator(self.p, log=self.get_logger().info)
 
     def _make_tf_sender(self):
         try:
@@ -265,6 +254,7 @@ class Hand3DNode(Node):
 
             debug = Image(header=header, **rgb_to_image_fields(draw_overlay(rgb, out.hands, out.mask)))
             self.debug_pub.publish(debug)
+            self._debug_published += 1
         with self._stats_lock:
             self._processed += 1
             self._latencies_ms.append((time.monotonic() - frame.arrival) * 1e3)
@@ -293,7 +283,7 @@ class Hand3DNode(Node):
 
     def _publish_diagnostics(self) -> None:
         with self._stats_lock:
-            lat = np.array(self._latencies_ms) if self._latencies_ms else np.array([np.nan])
+            lat = np.array(self._latencies_ms)
             out_rate = _rate(self._out_stamps)
             processed = self._processed
         in_rate = _rate(self._in_stamps)
@@ -307,12 +297,13 @@ class Hand3DNode(Node):
         values = {
             "input_rate_hz": f"{in_rate:.2f}",
             "output_rate_hz": f"{out_rate:.2f}",
-            "latency_p50_ms": f"{np.nanpercentile(lat, 50):.1f}",
-            "latency_p99_ms": f"{np.nanpercentile(lat, 99):.1f}",
+            "latency_p50_ms": f"{np.percentile(lat, 50):.1f}" if lat.size else "nan",
+            "latency_p99_ms": f"{np.percentile(lat, 99):.1f}" if lat.size else "nan",
             "frames_received": str(self._slot.received),
             "frames_processed": str(processed),
             "frames_dropped": str(self._slot.dropped),
             "frames_skipped_bad_input": str(self._skipped),
+            "debug_images_published": str(self._debug_published),
             "backend": self.estimator.description,
             "model": self.estimator.model_name,
         }
