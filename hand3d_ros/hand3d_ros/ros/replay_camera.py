@@ -32,7 +32,6 @@ from typing import Optional
 
 import numpy as np
 import rclpy
-from builtin_interfaces.msg import Time as TimeMsg
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
@@ -213,7 +212,7 @@ class ReplayCamera(Node):
         self._model_key, self._model = key, model
         return model
 
-    def next_stamp(self) -> TimeMsg:
+    def next_stamp(self):
         """Now on the node clock, strictly later than any stamp published before."""
         now = self.get_clock().now()
         ns = now.nanoseconds
@@ -223,7 +222,7 @@ class ReplayCamera(Node):
         return Time(nanoseconds=ns, clock_type=now.clock_type).to_msg()
 
     def publish_frame(self, rgb: np.ndarray, depth_m: Optional[np.ndarray] = None,
-                      K: Optional[np.ndarray] = None) -> TimeMsg:
+                      K: Optional[np.ndarray] = None):
         """Publish one frame now: ``rgb`` (H, W, 3) uint8 on ``image``, its camera_info
         (see :meth:`camera_model`; ``K`` (3, 3) pixels is used when no calibration is
         set) and, with ``publish_depth``, ``depth_m`` (H, W) metres on ``depth``; all

@@ -208,5 +208,12 @@ def test_stamps_never_repeat_when_the_clock_stands_still(ros_node):
         stamps = [camera.publish_frame(_frames(1)[0]) for _ in range(3)]
         assert [(s.sec, s.nanosec) for s in stamps] == [(0, 0), (0, 1), (0, 2)]
         assert camera.published == 3 and camera.step() is False  # no source: manual only
+        # Run-time parameters are validated; start-up ones are read-only.
+        assert camera.set_parameters([Parameter("fps", value=12.5)])[0].successful and camera.rate == 12.5
+        assert camera.set_parameters([Parameter("frame_id", value="other")])[0].successful
+        assert camera.publish_frame(_frames(1)[0]) and camera.p["frame_id"] == "other"
+        assert not camera.set_parameters([Parameter("fps", value=-1.0)])[0].successful
+        assert not camera.set_parameters([Parameter("source", value="/tmp")])[0].successful
+        assert camera.rate == 12.5
     finally:
         camera.destroy_node()
