@@ -41,6 +41,8 @@ setup(
         "console_scripts": [
             "hand3d = hand3d_ros.cli:main",
             "hand3d_node = hand3d_ros.ros.hand3d_node:main",
+            "replay_camera = hand3d_ros.ros.replay_camera:main",
+            "hand3d_recorder = hand3d_ros.ros.recorder:main",
         ],
     },
 )
