@@ -20,7 +20,7 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from hand3d_msgs.msg import HandPose3D, HandPose3DArray
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
 from rclpy.qos import QoSDurabilityPolicy, QoSHistoryPolicy, QoSProfile, QoSReliabilityPolicy
 from rclpy.qos_overriding_options import QoSOverridingOptions
@@ -28,6 +28,7 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from visualization_msgs.msg import MarkerArray
 
+from hand3d_ros.core.camera_model import CameraModel
 from hand3d_ros.ros import conversions
 from hand3d_ros.ros.image_conversions import (
     ImageError,
@@ -38,6 +39,7 @@ from hand3d_ros.ros.image_conversions import (
     rgb_to_image_fields,
 )
 from hand3d_ros.ros.latest import LatestSlot
+from hand3d_ros.ros.param_utils import declare_parameters
 from hand3d_ros.ros.params import PARAMS, validate, validate_all
 
 #: Reliable, keep-last results: controllers must not miss a hand pose.
@@ -46,16 +48,6 @@ RESULT_QOS = QoSProfile(depth=10, reliability=QoSReliabilityPolicy.RELIABLE, his
 TF_QOS = QoSProfile(depth=100, reliability=QoSReliabilityPolicy.RELIABLE, durability=QoSDurabilityPolicy.VOLATILE)
 
 LOG_THROTTLE_S = 5.0
-
-
-def _descriptor(spec) -> ParameterDescriptor:
-    text = spec.description + (f" One of: {', '.join(spec.choices)}." if spec.choices else "")
-    desc = ParameterDescriptor(description=text, read_only=spec.read_only)
-    if spec.min is not None and isinstance(spec.default, float):
-        desc.floating_point_range = [FloatingPointRange(from_value=float(spec.min), to_value=float(spec.max), step=0.0)]
-    elif spec.min is not None and isinstance(spec.default, int) and not isinstance(spec.default, bool):
-        desc.integer_range = [IntegerRange(from_value=int(spec.min), to_value=int(spec.max), step=1)]
-    return desc
 
 
 class _Frame:
@@ -76,13 +68,7 @@ class Hand3DNode(Node):
 
     def __init__(self, node_name: str = "hand3d", *, estimator=None, **kwargs):
         super().__init__(node_name, **kwargs)
-        for spec in PARAMS:
-            self.declare_parameter(spec.name, spec.default, _descriptor(spec))
-        self.p = {spec.name: self.get_parameter(spec.name).value for spec in PARAMS}
-        for name, value in self.p.items():
-            reason = validate(name, value, at_startup=True)
-            if reason:
-                raise ValueError(f"invalid parameter: {reason}")
+        self.p = declare_parameters(self, PARAMS)
         reason = validate_all(self.p)
         if reason:
             raise ValueError(f"invalid parameters: {reason}")
@@ -207,19 +193,19 @@ class Hand3DNode(Node):
                     f"skipping frame: {type(err).__name__}: {err}", throttle_duration_sec=LOG_THROTTLE_S
                 )
 
-    def _intrinsics(self, header, shape) -> Optional[np.ndarray]:
+    def _intrinsics(self, shape) -> Optional[np.ndarray]:
+        """K of the received image; scaled when the image is a resized copy of the
+        calibrated one (pixel centres as cv2.resize)."""
         info = self._camera_info
         if info is None:
             if not self._warned_no_camera_info:
                 self._warned_no_camera_info = True
                 self.get_logger().warn("no camera_info yet: publishing 2D and normalised 3D only")
             return None
-        k = np.asarray(info.k, dtype=np.float64).reshape(3, 3)
+        model = CameraModel.from_camera_info(info)
         if info.width and info.height and (info.width, info.height) != (shape[1], shape[0]):
-            # Scale the intrinsics to the image actually received (e.g. a resized stream).
-            sx, sy = shape[1] / info.width, shape[0] / info.height
-            k = np.diag([sx, sy, 1.0]) @ k
-        return k
+            model = model.scaled(shape[1], shape[0])
+        return np.asarray(model.K, dtype=np.float64)
 
     def _matching_depth(self, header, shape) -> Optional[np.ndarray]:
         if not self._depth:
@@ -244,7 +230,7 @@ class Hand3DNode(Node):
         msg = frame.msg
         rgb = compressed_to_rgb(msg, self.limits) if frame.compressed else image_to_rgb(msg, self.limits)
         header = msg.header
-        k = self._intrinsics(header, rgb.shape)
+        k = self._intrinsics(rgb.shape)
         depth = self._matching_depth(header, rgb.shape) if self.p["use_depth"] else None
         want_debug = self.debug_pub.get_subscription_count() > 0
         out = self.estimator.process(rgb, _stamp_s(header), K=k, depth_m=depth, keep_mask=want_debug)

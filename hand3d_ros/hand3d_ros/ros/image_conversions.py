@@ -8,6 +8,7 @@ that the node logs (throttled) before skipping the frame.
 """
 from __future__ import annotations
 
+import array
 from dataclasses import dataclass
 
 import numpy as np
@@ -151,7 +152,11 @@ def depth_to_metres(msg, limits: ImageLimits = ImageLimits()) -> np.ndarray:
 
 
 def rgb_to_image_fields(rgb: np.ndarray) -> dict:
-    """Fields of an rgb8 ``sensor_msgs/Image`` holding ``rgb`` (H, W, 3) uint8."""
+    """Fields of an rgb8 ``sensor_msgs/Image`` holding ``rgb`` (H, W, 3) uint8.
+
+    ``data`` is an ``array.array('B')``: the generated message setter checks ``bytes``
+    byte by byte (12.6 ms at 640x480) but takes an array as it is (1.2 ms).
+    """
     rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
     height, width = rgb.shape[:2]
     return {
@@ -160,5 +165,5 @@ def rgb_to_image_fields(rgb: np.ndarray) -> dict:
         "encoding": "rgb8",
         "is_bigendian": 0,
         "step": 3 * width,
-        "data": rgb.tobytes(),
+        "data": array.array("B", rgb.tobytes()),
     }

@@ -21,6 +21,8 @@ class Param:
     choices: Optional[Sequence[str]] = None
     read_only: bool = False
     """True: fixed at start-up (changing it needs a restart)."""
+    dynamic_typing: bool = False
+    """True: the value may be a string or an integer (e.g. a camera index or a path)."""
 
     @property
     def type_name(self) -> str:
@@ -80,17 +82,12 @@ PARAMS = (
 PARAMS_BY_NAME = {p.name: p for p in PARAMS}
 
 
-def validate(name: str, value: Any, at_startup: bool = False) -> Optional[str]:
-    """Why ``value`` is not acceptable for parameter ``name``; None when it is.
-
-    ``at_startup``: the value comes from the command line or a YAML file, where
-    read-only parameters may be set.
-    """
-    spec = PARAMS_BY_NAME.get(name)
-    if spec is None:
-        return None  # not ours (e.g. use_sim_time, qos_overrides.*)
-    if spec.read_only and not at_startup:
-        return f"{name} is read-only: set it at start-up"
+def check_value(spec: Param, value: Any) -> Optional[str]:
+    """Why ``value`` does not fit ``spec`` (type, choices, range); None when it does."""
+    name = spec.name
+    if spec.dynamic_typing:
+        ok = isinstance(value, (str, int)) and not isinstance(value, bool)
+        return None if ok else f"{name} must be a string or an integer, got {type(value).__name__}"
     expected = type(spec.default)
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
@@ -103,6 +100,21 @@ def validate(name: str, value: Any, at_startup: bool = False) -> Optional[str]:
     if spec.max is not None and value > spec.max:
         return f"{name} must be <= {spec.max}, got {value}"
     return None
+
+
+def validate(name: str, value: Any, at_startup: bool = False, table: Optional[dict] = None) -> Optional[str]:
+    """Why ``value`` is not acceptable for parameter ``name``; None when it is.
+
+    ``table``: name -> :class:`Param` (default: the hand3d node's). ``at_startup``: the
+    value comes from the command line or a YAML file, where read-only parameters may be set.
+    Names not in the table (use_sim_time, qos_overrides.*) are not ours to judge.
+    """
+    spec = (PARAMS_BY_NAME if table is None else table).get(name)
+    if spec is None:
+        return None
+    if spec.read_only and not at_startup:
+        return f"{name} is read-only: set it at start-up"
+    return check_value(spec, value)
 
 
 def validate_all(values: dict) -> Optional[str]:

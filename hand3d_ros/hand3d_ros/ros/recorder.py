@@ -34,7 +34,6 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from hand3d_msgs.msg import HandPose3D, HandPose3DArray
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.node import Node
 from rclpy.qos import QoSDurabilityPolicy, QoSHistoryPolicy, QoSProfile, QoSReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import Image
@@ -42,6 +41,7 @@ from tf2_msgs.msg import TFMessage
 from visualization_msgs.msg import MarkerArray
 
 from hand3d_ros.ros.image_conversions import ImageError, image_to_rgb
+from hand3d_ros.ros.param_utils import declare_parameters
 from hand3d_ros.ros.params import Param
 
 #: As the hand3d node publishes its results: reliable, keep last 10.
@@ -123,15 +123,6 @@ def _percentiles(values) -> dict:
     return {f"p{q}": float(np.percentile(arr, q)) for q in LATENCY_PERCENTILES} | {"n": int(arr.size)}
 
 
-def _descriptor(spec: Param) -> ParameterDescriptor:
-    desc = ParameterDescriptor(description=spec.description, read_only=spec.read_only)
-    if spec.min is not None and isinstance(spec.default, float):
-        desc.floating_point_range = [FloatingPointRange(from_value=float(spec.min), to_value=float(spec.max), step=0.0)]
-    elif spec.min is not None and isinstance(spec.default, int) and not isinstance(spec.default, bool):
-        desc.integer_range = [IntegerRange(from_value=int(spec.min), to_value=int(spec.max), step=1)]
-    return desc
-
-
 class _TopicStats:
     """Count, reception times and latencies of one topic."""
 
@@ -166,9 +157,7 @@ class Recorder(Node):
 
     def __init__(self, node_name: str = "hand3d_recorder", **kwargs):
         super().__init__(node_name, **kwargs)
-        for spec in PARAMS:
-            self.declare_parameter(spec.name, spec.default, _descriptor(spec))
-        self.p = {spec.name: self.get_parameter(spec.name).value for spec in PARAMS}
+        self.p = declare_parameters(self, PARAMS)
         out = self.p["output_dir"] or f"hand3d_recording_{time.strftime('%Y%m%d-%H%M%S')}"
         self.output_dir = Path(os.path.expanduser(out)).resolve()
         self.output_dir.mkdir(parents=True, exist_ok=True)

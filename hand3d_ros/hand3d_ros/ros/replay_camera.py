@@ -32,7 +32,7 @@ from typing import Optional
 
 import numpy as np
 import rclpy
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rclpy.qos import QoSHistoryPolicy, QoSProfile, QoSReliabilityPolicy
@@ -44,14 +44,15 @@ from std_msgs.msg import Header
 from hand3d_ros.core.camera_model import CameraModel, load_calibration
 from hand3d_ros.data.sources import FrameSource, SourceError, open_source
 from hand3d_ros.ros.image_conversions import rgb_to_image_fields
-from hand3d_ros.ros.params import Param
+from hand3d_ros.ros.param_utils import declare_parameters
+from hand3d_ros.ros.params import Param, validate
 
 #: As image_transport's default camera publisher (rmw_qos_profile_default).
 CAMERA_QOS = QoSProfile(depth=10, reliability=QoSReliabilityPolicy.RELIABLE, history=QoSHistoryPolicy.KEEP_LAST)
 
 PARAMS = (
     Param("source", "", "What to replay: a video file, an image folder (sorted png/jpg), an .npz sequence "
-          "(image, K, optional depth and stamps), a single image, or a camera index such as 0.", read_only=True),
+          "(image, K, optional depth and stamps), a single image, or a camera index such as 0.", read_only=True, dynamic_typing=True),
     Param("fps", 0.0, "Playback rate, frames per second (0: the source's own rate).", min=0.0, max=1000.0),
     Param("loop", False, "Start again at the end of the source (stamps keep increasing)."),
     Param("frame_id", "camera_color_optical_frame", "frame_id of image, camera_info and depth (the optical frame)."),
@@ -73,47 +74,12 @@ PARAMS = (
 PARAMS_BY_NAME = {p.name: p for p in PARAMS}
 
 
-def _descriptor(spec: Param) -> ParameterDescriptor:
-    desc = ParameterDescriptor(description=spec.description, read_only=spec.read_only)
-    if spec.name == "source":
-        desc.dynamic_typing = True  # `-p source:=0` arrives as an integer
-    elif spec.min is not None and isinstance(spec.default, float):
-        desc.floating_point_range = [FloatingPointRange(from_value=float(spec.min), to_value=float(spec.max), step=0.0)]
-    elif spec.min is not None and isinstance(spec.default, int) and not isinstance(spec.default, bool):
-        desc.integer_range = [IntegerRange(from_value=int(spec.min), to_value=int(spec.max), step=1)]
-    return desc
-
-
-def _validate(name: str, value) -> Optional[str]:
-    """Why ``value`` is not acceptable for parameter ``name``; None when it is."""
-    spec = PARAMS_BY_NAME.get(name)
-    if spec is None:
-        return None
-    if name == "source":
-        return None if isinstance(value, (str, int)) and not isinstance(value, bool) else "source must be a string"
-    expected = type(spec.default)
-    if expected is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-        return f"{name} must be a {expected.__name__}, got {type(value).__name__}"
-    if spec.min is not None and not spec.min <= value <= spec.max:
-        return f"{name} must be in [{spec.min}, {spec.max}], got {value}"
-    return None
-
-
 def depth_to_image_fields(depth_m: np.ndarray) -> dict:
     """Fields of a 32FC1 ``sensor_msgs/Image`` holding ``depth_m`` (H, W) metres (NaN = no data)."""
     depth = np.ascontiguousarray(depth_m, dtype="<f4")
     height, width = depth.shape
     return {"height": height, "width": width, "encoding": "32FC1", "is_bigendian": 0, "step": 4 * width,
             "data": array.array("B", depth.tobytes())}
-
-
-def _rgb_fields(rgb: np.ndarray) -> dict:
-    fields = rgb_to_image_fields(rgb)
-    # array.array skips the generated setter's per-byte check (12 ms -> 1 ms at 640x480).
-    fields["data"] = array.array("B", fields["data"])
-    return fields
 
 
 class ReplayCamera(Node):
@@ -130,13 +96,7 @@ class ReplayCamera(Node):
     def __init__(self, node_name: str = "replay_camera", *, source: Optional[FrameSource] = None,
                  use_timer: bool = True, require_source: bool = False, **kwargs):
         super().__init__(node_name, **kwargs)
-        for spec in PARAMS:
-            self.declare_parameter(spec.name, spec.default, _descriptor(spec))
-        self.p = {spec.name: self.get_parameter(spec.name).value for spec in PARAMS}
-        for name, value in self.p.items():
-            reason = _validate(name, value)
-            if reason:
-                raise ValueError(f"invalid parameter: {reason}")
+        self.p = declare_parameters(self, PARAMS)
         self.p["source"] = str(self.p["source"]).strip()
 
         url = self.p["camera_info_url"]
@@ -233,7 +193,7 @@ class ReplayCamera(Node):
         height, width = rgb.shape[:2]
         header = Header(stamp=self.next_stamp(), frame_id=self.p["frame_id"])
         info = CameraInfo(header=header, **self.camera_model(width, height, K).camera_info_fields())
-        self.image_pub.publish(Image(header=header, **_rgb_fields(rgb)))
+        self.image_pub.publish(Image(header=header, **rgb_to_image_fields(rgb)))
         self.info_pub.publish(info)
         if depth_m is not None and self.p["publish_depth"]:
             if self.depth_pub is None:
@@ -301,9 +261,7 @@ class ReplayCamera(Node):
 
     def _on_set_parameters(self, params) -> SetParametersResult:
         for param in params:
-            reason = _validate(param.name, param.value)
-            if reason is None and param.name in PARAMS_BY_NAME and PARAMS_BY_NAME[param.name].read_only:
-                reason = f"{param.name} is read-only: set it at start-up"
+            reason = validate(param.name, param.value, table=PARAMS_BY_NAME)
             if reason:
                 return SetParametersResult(successful=False, reason=reason)
         for param in params:
