@@ -11,6 +11,8 @@ the frame is skipped.
 """
 from __future__ import annotations
 
+import math
+import re
 import threading
 import time
 from collections import deque
@@ -89,6 +91,7 @@ class Hand3DNode(Node):
         self._skipped = 0
         self._processed = 0
         self._debug_published = 0
+        self._last_logged: dict = {}
         self._live_hand_ids: set = set()
 
         if self.p["use_compressed"]:
@@ -166,10 +169,7 @@ class Hand3DNode(Node):
     def _on_camera_info(self, msg: CameraInfo) -> None:
         k = np.asarray(msg.k, dtype=np.float64).reshape(3, 3)
         if not np.all(np.isfinite(k)) or k[0, 0] <= 0 or k[1, 1] <= 0:
-            self.get_logger().warn(
-                f"ignoring camera_info with invalid focal length (fx={k[0, 0]}, fy={k[1, 1]})",
-                throttle_duration_sec=LOG_THROTTLE_S,
-            )
+            self._warn_throttled(f"ignoring camera_info with invalid focal length (fx={k[0, 0]}, fy={k[1, 1]})")
             return
         self._camera_info = msg
 
@@ -186,12 +186,22 @@ class Hand3DNode(Node):
                 self._process(frame)
             except ImageError as err:
                 self._skipped += 1
-                self.get_logger().warn(f"skipping frame: {err}", throttle_duration_sec=LOG_THROTTLE_S)
+                self._warn_throttled(f"skipping frame: {err}")
             except Exception as err:  # the node never dies of one frame
                 self._skipped += 1
-                self.get_logger().error(
-                    f"skipping frame: {type(err).__name__}: {err}", throttle_duration_sec=LOG_THROTTLE_S
-                )
+                self._warn_throttled(f"skipping frame: {type(err).__name__}: {err}", error=True)
+
+    def _warn_throttled(self, text: str, error: bool = False) -> None:
+        """Log ``text`` at most once per LOG_THROTTLE_S for each kind of problem (the text
+        with its numbers masked), so one bad stream cannot hide another problem."""
+        if not rclpy.ok(context=self.context):  # shutting down: no logger to write to
+            return
+        key = re.sub(r"\d+", "#", text)
+        now = time.monotonic()
+        if now - self._last_logged.get(key, -math.inf) < LOG_THROTTLE_S:
+            return
+        self._last_logged[key] = now
+        (self.get_logger().error if error else self.get_logger().warn)(text)
 
     def _intrinsics(self, shape) -> Optional[np.ndarray]:
         """K of the received image; scaled when the image is a resized copy of the
@@ -217,12 +227,11 @@ class Hand3DNode(Node):
         try:
             depth = depth_to_metres(best, self.limits)
         except ImageError as err:
-            self.get_logger().warn(f"ignoring depth: {err}", throttle_duration_sec=LOG_THROTTLE_S)
+            self._warn_throttled(f"ignoring depth: {err}")
             return None
         if depth.shape != shape[:2]:
-            self.get_logger().warn(
-                f"ignoring depth of {depth.shape[1]}x{depth.shape[0]}: not aligned to the "
-                f"{shape[1]}x{shape[0]} image", throttle_duration_sec=LOG_THROTTLE_S)
+            self._warn_throttled(f"ignoring depth of {depth.shape[1]}x{depth.shape[0]}: not aligned to the "
+                                 f"{shape[1]}x{shape[0]} image")
             return None
         return depth
 
@@ -273,7 +282,7 @@ class Hand3DNode(Node):
             out_rate = _rate(self._out_stamps)
             processed = self._processed
         in_rate = _rate(self._in_stamps)
-        status = DiagnosticStatus(name=f"{self.get_name()}: hand pose", hardware_id=self.estimator.description)
+        status = DiagnosticStatus(name=f"{self.get_fully_qualified_name()}: hand pose", hardware_id=self.estimator.description)
         status.level = DiagnosticStatus.OK
         status.message = "ok"
         if self._camera_info is None:

@@ -68,7 +68,7 @@ class Driver:
 
     def _on_diag(self, msg):
         for status in msg.status:
-            if status.name.startswith(f"{self.ns.strip('/')}") or status.name.startswith("hand3d"):
+            if status.name.startswith(self.ns + "/"):
                 self.diag.append({kv.key: kv.value for kv in status.values})
 
     def send(self, rgb=None, encoding="rgb8", with_info=True, seed=None):
