@@ -1,0 +1,57 @@
+"""The node's parameter table: validation, YAML defaults and README in sync."""
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hand3d_ros.ros.params import PARAMS, PARAMS_BY_NAME, markdown_table, validate, validate_all
+
+PACKAGE = Path(__file__).resolve().parents[2]
+
+
+def test_yaml_defaults_match_the_table():
+    data = yaml.safe_load((PACKAGE / "config" / "hand3d.yaml").read_text())
+    values = data["/**"]["ros__parameters"]
+    assert set(values) == set(PARAMS_BY_NAME)
+    for name, value in values.items():
+        assert value == PARAMS_BY_NAME[name].default, name
+        assert validate(name, value, at_startup=True) is None
+
+
+def test_every_parameter_is_described_and_ranged():
+    for p in PARAMS:
+        assert len(p.description) > 15, p.name
+        if isinstance(p.default, (int, float)) and not isinstance(p.default, bool):
+            assert p.min is not None and p.max is not None and p.min <= p.default <= p.max, p.name
+
+
+@pytest.mark.parametrize("name, value, fragment", [
+    ("detection_threshold", 1.5, "<= 0.99"),
+    ("detection_threshold", "x", "must be a float"),
+    ("max_hands", 0, ">= 1"),
+    ("max_hands", True, "must be a int"),
+    ("handedness", "middle", "one of auto, left, right"),
+    ("backend", "torch", "read-only"),
+])
+def test_invalid_values_are_rejected_with_a_reason(name, value, fragment):
+    reason = validate(name, value)
+    assert reason is not None and fragment in reason and name in reason
+
+
+def test_valid_values_and_int_for_float():
+    assert validate("detection_threshold", 0.3) is None
+    assert validate("smoothing_beta", 1) is None  # an integer where a float is expected
+    assert validate("use_sim_time", True) is None  # not ours
+    assert validate("backend", "torch", at_startup=True) is None
+
+
+def test_cross_parameter_check():
+    values = {p.name: p.default for p in PARAMS}
+    assert validate_all(values) is None
+    values.update(crop_scale_min=6.0, crop_scale_max=5.0)
+    assert "crop_scale_min" in validate_all(values)
+
+
+def test_readme_parameter_table_is_current():
+    readme = (PACKAGE.parent / "README.md").read_text()
+    assert markdown_table() in readme, "README's parameter table differs: regenerate it from params.markdown_table()"
