@@ -71,3 +71,80 @@ def draw_overlay(rgb: np.ndarray, hands, mask=None, style: OverlayStyle = Overla
         cv2.putText(canvas, text, origin, cv2.FONT_HERSHEY_SIMPLEX, style.font_scale * scale, (255, 255, 255),
                     thick, cv2.LINE_AA)
     return canvas
+
+
+@dataclass(frozen=True)
+class View3DStyle:
+    """An oblique orthographic view of the camera frame, for a side-by-side 3D picture."""
+
+    size_px: int = 320
+    """Side of the square picture, pixels."""
+    center_m: tuple = (0.0, 0.0, 0.5)
+    """Camera-frame point at the centre of the picture, metres."""
+    extent_m: float = 0.45
+    """Width of the scene shown, metres."""
+    azimuth_deg: float = 55.0
+    """Rotation of the view about the camera's vertical (y) axis, degrees."""
+    elevation_deg: float = 25.0
+    """How far the view looks down on the scene, degrees."""
+    floor_y_m: float = 0.2
+    """Height of the floor grid in the camera frame (y points down), metres."""
+    grid_m: float = 0.1
+    """Spacing of the grid lines, metres."""
+
+
+def _view_rotation(style: View3DStyle) -> np.ndarray:
+    az, el = np.radians(style.azimuth_deg), np.radians(style.elevation_deg)
+    about_y = np.array([[np.cos(az), 0, np.sin(az)], [0, 1, 0], [-np.sin(az), 0, np.cos(az)]])
+    about_x = np.array([[1, 0, 0], [0, np.cos(el), -np.sin(el)], [0, np.sin(el), np.cos(el)]])
+    return about_x @ about_y
+
+
+def draw_3d_view(hands, truth=None, style: View3DStyle = View3DStyle()) -> np.ndarray:
+    """(S, S, 3) uint8 RGB: the metric hands in the camera frame, seen obliquely.
+
+    ``hands``: objects with ``xyz`` (21, 3) metres in the optical frame (x right, y down,
+    z forward; NaN hands are skipped); ``truth``: optional list of (21, 3) ground-truth
+    keypoints, drawn thin and grey. The camera's position and axes are drawn (x red,
+    y green, z blue) with a floor grid for depth.
+    """
+    import cv2
+
+    s = style.size_px
+    canvas = np.full((s, s, 3), 24, np.uint8)
+    rot = _view_rotation(style)
+    center = np.asarray(style.center_m, dtype=np.float64)
+    scale = (s - 1) / style.extent_m
+
+    def to_px(xyz):
+        p = (np.asarray(xyz, dtype=np.float64) - center) @ rot.T
+        return np.stack([p[..., 0] * scale + s / 2, p[..., 1] * scale + s / 2], axis=-1)
+
+    def line(a, b, color, thick=1):
+        pa, pb = to_px(a), to_px(b)
+        if np.all(np.isfinite(pa)) and np.all(np.isfinite(pb)):
+            cv2.line(canvas, tuple(int(round(c)) for c in pa), tuple(int(round(c)) for c in pb), color, thick,
+                     cv2.LINE_AA)
+
+    half = style.extent_m
+    ticks = np.arange(-half, half + 1e-9, style.grid_m)
+    for t in ticks:
+        line(center + [t, 0, 0] + [0, style.floor_y_m - center[1], -half],
+             center + [t, 0, 0] + [0, style.floor_y_m - center[1], half], (48, 48, 48))
+        line(center + [0, 0, t] + [-half, style.floor_y_m - center[1], 0],
+             center + [0, 0, t] + [half, style.floor_y_m - center[1], 0], (48, 48, 48))
+    origin = np.zeros(3)
+    for axis, color in zip(np.eye(3) * 0.06, ((230, 60, 60), (60, 230, 60), (60, 120, 255))):
+        line(origin, axis, color, 2)
+    for xyz in truth or []:
+        for parent, child in kp.BONES:
+            line(xyz[parent], xyz[child], (130, 130, 130), 1)
+    for hand in hands:
+        xyz = np.asarray(hand.xyz, dtype=np.float64)
+        if not np.all(np.isfinite(xyz)):
+            continue
+        for parent, child in kp.BONES:
+            line(xyz[parent], xyz[child], _rgb255(kp.keypoint_color(child)), 2)
+    cv2.putText(canvas, "3D, camera frame (m)", (4, s - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (170, 170, 170), 1,
+                cv2.LINE_AA)
+    return canvas
