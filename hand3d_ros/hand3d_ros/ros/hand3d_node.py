@@ -276,33 +276,37 @@ class Hand3DNode(Node):
             if markers:
                 self.markers_pub.publish(conversions.marker_array(markers))
 
-    def _publish_diagnostics(self) -> None:
+    def stats(self) -> dict:
+        """Counters and latency percentiles since start (also published on /diagnostics)."""
         with self._stats_lock:
             lat = np.array(self._latencies_ms)
             out_rate = _rate(self._out_stamps)
             processed = self._processed
-        in_rate = _rate(self._in_stamps)
-        status = DiagnosticStatus(name=f"{self.get_fully_qualified_name()}: hand pose", hardware_id=self.estimator.description)
+        return {
+            "input_rate_hz": _rate(self._in_stamps),
+            "output_rate_hz": out_rate,
+            "latency_p50_ms": float(np.percentile(lat, 50)) if lat.size else float("nan"),
+            "latency_p99_ms": float(np.percentile(lat, 99)) if lat.size else float("nan"),
+            "frames_received": self._slot.received,
+            "frames_processed": processed,
+            "frames_dropped": self._slot.dropped,
+            "frames_skipped_bad_input": self._skipped,
+            "debug_images_published": self._debug_published,
+            "backend": self.estimator.description,
+            "model": self.estimator.model_name,
+        }
+
+    def _publish_diagnostics(self) -> None:
+        stats = self.stats()
+        status = DiagnosticStatus(name=f"{self.get_fully_qualified_name()}: hand pose", hardware_id=stats["backend"])
         status.level = DiagnosticStatus.OK
         status.message = "ok"
         if self._camera_info is None:
             status.level, status.message = DiagnosticStatus.WARN, "no camera_info: no metric 3D"
-        if self._slot.received == 0:
+        if stats["frames_received"] == 0:
             status.level, status.message = DiagnosticStatus.WARN, "no images received"
-        values = {
-            "input_rate_hz": f"{in_rate:.2f}",
-            "output_rate_hz": f"{out_rate:.2f}",
-            "latency_p50_ms": f"{np.percentile(lat, 50):.1f}" if lat.size else "nan",
-            "latency_p99_ms": f"{np.percentile(lat, 99):.1f}" if lat.size else "nan",
-            "frames_received": str(self._slot.received),
-            "frames_processed": str(processed),
-            "frames_dropped": str(self._slot.dropped),
-            "frames_skipped_bad_input": str(self._skipped),
-            "debug_images_published": str(self._debug_published),
-            "backend": self.estimator.description,
-            "model": self.estimator.model_name,
-        }
-        status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
+        status.values = [KeyValue(key=k, value=f"{v:.2f}" if isinstance(v, float) else str(v))
+                         for k, v in stats.items()]
         msg = DiagnosticArray(status=[status])
         msg.header.stamp = self.get_clock().now().to_msg()
         self.diag_pub.publish(msg)
