@@ -27,6 +27,7 @@ fail() { echo "fetch_hand_assets: $*" >&2; exit 1; }
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 dest="${1:-${HAND3D_ASSET_DIR:-$repo_root/cache/assets/webxr-hand}}"
 
+command -v sha256sum >/dev/null 2>&1 || fail "sha256sum not found (coreutils)"
 sha_of() { sha256sum "$1" | cut -d' ' -f1; }
 
 all_present() {
@@ -44,7 +45,6 @@ if all_present; then
 fi
 
 command -v npm >/dev/null 2>&1 || fail "npm not found (install Node.js/npm, e.g. apt-get install npm)"
-command -v sha256sum >/dev/null 2>&1 || fail "sha256sum not found (coreutils)"
 mkdir -p "$dest" || fail "cannot create $dest"
 
 work="$(mktemp -d)"
