@@ -144,7 +144,8 @@ def _write_pictures(out, npz, per_frame, max_gif_frames: int = 90) -> None:
         for h in view_hands:
             h.xyz[~np.isfinite(h.xyz)] = np.nan
         truth = [gt_xyz[index, k] for k in range(gt_xyz.shape[1]) if gt_side[index, k] >= 0]
-        right = draw_3d_view(view_hands, truth, View3DStyle(size_px=left.shape[0]))
+        center = np.nanmean(np.stack(truth), axis=(0, 1)) if truth else np.array([0.0, 0.0, 0.5])
+        right = draw_3d_view(view_hands, truth, View3DStyle(size_px=left.shape[0], center_m=tuple(center)))
         panels.append(np.concatenate([left, right], axis=1))
     step = max(1, len(panels) // max_gif_frames)
     images = [PILImage.fromarray(p) for p in panels[::step]]

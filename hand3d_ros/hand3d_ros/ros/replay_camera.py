@@ -193,8 +193,8 @@ class ReplayCamera(Node):
         height, width = rgb.shape[:2]
         header = Header(stamp=self.next_stamp(), frame_id=self.p["frame_id"])
         info = CameraInfo(header=header, **self.camera_model(width, height, K).camera_info_fields())
+        self.info_pub.publish(info)  # first, so a subscriber has the intrinsics when the image arrives
         self.image_pub.publish(Image(header=header, **rgb_to_image_fields(rgb)))
-        self.info_pub.publish(info)
         if depth_m is not None and self.p["publish_depth"]:
             if self.depth_pub is None:
                 self.depth_pub = self.create_publisher(Image, "depth", CAMERA_QOS)
