@@ -201,7 +201,7 @@ class Hand3DNode(Node):
         if now - self._last_logged.get(key, -math.inf) < LOG_THROTTLE_S:
             return
         self._last_logged[key] = now
-        (self.get_logger().error if error else self.get_logger().warn)(text)
+        (self.get_logger().error if error else self.get_logger().warning)(text)
 
     def _intrinsics(self, shape) -> Optional[np.ndarray]:
         """K of the received image; scaled when the image is a resized copy of the
@@ -210,7 +210,7 @@ class Hand3DNode(Node):
         if info is None:
             if not self._warned_no_camera_info:
                 self._warned_no_camera_info = True
-                self.get_logger().warn("no camera_info yet: publishing 2D and normalised 3D only")
+                self.get_logger().warning("no camera_info yet: publishing 2D and normalised 3D only")
             return None
         model = CameraModel.from_camera_info(info)
         if info.width and info.height and (info.width, info.height) != (shape[1], shape[0]):

@@ -226,7 +226,7 @@ class Recorder(Node):
         try:
             rgb = np.array(image_to_rgb(msg))  # a copy: the message buffer is not ours to keep
         except ImageError as err:
-            self.get_logger().warn(f"skipping debug image: {err}", throttle_duration_sec=LOG_THROTTLE_S)
+            self.get_logger().warning(f"skipping debug image: {err}", throttle_duration_sec=LOG_THROTTLE_S)
             return
         self._debug_images.append((stamp_seconds(msg.header.stamp), rgb))
         if self.debug_dir is not None:
@@ -236,7 +236,7 @@ class Recorder(Node):
             if cv2.imwrite(str(path), np.ascontiguousarray(rgb[..., ::-1])):
                 self.debug_images_written += 1
             else:
-                self.get_logger().warn(f"cannot write {path}", throttle_duration_sec=LOG_THROTTLE_S)
+                self.get_logger().warning(f"cannot write {path}", throttle_duration_sec=LOG_THROTTLE_S)
 
     # ------------------------------------------------------------- results
     def latest_debug_images(self) -> list:

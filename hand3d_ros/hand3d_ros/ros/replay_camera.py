@@ -116,7 +116,7 @@ class ReplayCamera(Node):
         self.depth_pub = None
         if self.p["publish_depth"]:
             if source is not None and not source.has_depth:
-                self.get_logger().warn(f"publish_depth is set but {source.description} has no depth")
+                self.get_logger().warning(f"publish_depth is set but {source.description} has no depth")
             else:
                 self.depth_pub = self.create_publisher(Image, "depth", CAMERA_QOS, qos_overriding_options=overrides)
 
