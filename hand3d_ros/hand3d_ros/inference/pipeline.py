@@ -22,7 +22,6 @@ Tracking reuses crops (:meth:`HandPosePipeline.pose_in_boxes`) and skips steps 2
 """
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from typing import List, Optional, Sequence
@@ -34,7 +33,6 @@ import torch.nn.functional as F
 from hand3d_ros.core.canonical import from_canonical
 from hand3d_ros.core.crop import CropBox, CropConfig, crop_from_box
 from hand3d_ros.core.heatmap import GaussianHeatmap
-from hand3d_ros.core.keypoints import NUM_KEYPOINTS
 from hand3d_ros.core.mask import hand_components
 from hand3d_ros.core.preprocess import ResizeInfo
 from hand3d_ros.inference.backends.base import Backend

@@ -330,28 +330,9 @@ def _rate(stamps) -> float:
 
 def main(args=None) -> int:
     """Console script ``hand3d_node`` (``ros2 run hand3d_ros hand3d_node``)."""
-    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+    from hand3d_ros.ros.runner import run_node
 
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = Hand3DNode()
-        executor = MultiThreadedExecutor(num_threads=2)
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except (ValueError, FileNotFoundError, RuntimeError) as err:
-        import sys
-
-        sys.stderr.write(f"hand3d_node: {err}\n")
-        return 1
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
-
+    return run_node("hand3d_node", Hand3DNode, args, num_threads=2)
 
 if __name__ == "__main__":
     raise SystemExit(main())

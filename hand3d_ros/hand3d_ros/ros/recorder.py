@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from hand3d_msgs.msg import HandPose3D, HandPose3DArray
 from rclpy.node import Node
@@ -287,29 +286,14 @@ def main(args=None) -> int:
     Exit status 0 after a clean shutdown (Ctrl-C / SIGTERM), 1 with one line on stderr
     when a parameter or the output folder is unusable.
     """
-    from rclpy.exceptions import ParameterException
-    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+    from hand3d_ros.ros.runner import run_node
 
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = Recorder()
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except (ValueError, OSError, ParameterException) as err:
-        sys.stderr.write(f"hand3d_recorder: {' '.join(str(err).split())}\n")
-        return 1
-    finally:
-        if node is not None:
-            summary = node.close()
-            counts = ", ".join(f"{topic}: {n}" for topic, n in sorted(summary["counts"].items()))
-            sys.stderr.write(f"hand3d_recorder: wrote {node.output_dir} ({counts})\n")
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    def report(node):
+        summary = node.close()
+        counts = ", ".join(f"{topic}: {n}" for topic, n in sorted(summary["counts"].items()))
+        sys.stderr.write(f"hand3d_recorder: wrote {node.output_dir} ({counts})\n")
+
+    return run_node("hand3d_recorder", Recorder, args, before_destroy=report)
 
 
 if __name__ == "__main__":

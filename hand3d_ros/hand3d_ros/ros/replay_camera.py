@@ -26,7 +26,6 @@ arbitrary images with :meth:`ReplayCamera.publish_frame`.
 from __future__ import annotations
 
 import array
-import sys
 import threading
 from typing import Optional
 
@@ -288,27 +287,9 @@ def main(args=None) -> int:
     Exit status 0 after a clean shutdown (Ctrl-C, or shutdown_when_done), 1 with one
     line on stderr when the source, calibration or a parameter is unusable.
     """
-    from rclpy.exceptions import ParameterException
-    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+    from hand3d_ros.ros.runner import run_node
 
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = ReplayCamera(require_source=True)
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except (ValueError, OSError, ParameterException) as err:
-        sys.stderr.write(f"replay_camera: {' '.join(str(err).split())}\n")
-        return 1
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
-
+    return run_node("replay_camera", lambda: ReplayCamera(require_source=True), args)
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -5,9 +5,7 @@ PosePrior starts at a template hand, so the metric stage has a plausible shape t
 detection threshold that always finds a hand, and no score gate: the outputs are
 meaningless as poses but exercise every topic, frame and parameter.
 """
-import os
 import signal
-import time
 
 import numpy as np
 import pytest
@@ -17,7 +15,7 @@ hand3d_msgs = pytest.importorskip("hand3d_msgs.msg", reason="hand3d_msgs is not 
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue  # noqa: E402
 from rcl_interfaces.srv import SetParameters  # noqa: E402
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image  # noqa: E402
+from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 from tf2_msgs.msg import TFMessage  # noqa: E402
 from visualization_msgs.msg import Marker, MarkerArray  # noqa: E402
 
