@@ -24,7 +24,7 @@ setup(
         (f"share/{PACKAGE}/rviz", glob("rviz/*.rviz")),
     ],
     python_requires=">=3.10",
-    install_requires=["numpy", "scipy", "pyyaml"],
+    install_requires=["numpy", "scipy", "pyyaml", "tqdm", "pillow"],
     extras_require={
         "torch": ["torch>=2.1"],
         "onnx": ["onnx", "onnxruntime"],
