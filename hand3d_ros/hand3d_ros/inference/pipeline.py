@@ -14,7 +14,7 @@ between the networks except the small per-hand results at the end:
    copy when the crop shrinks the image by more than ``antialias_below_scale``);
 5. PoseNet -> K score maps; sub-pixel decoding -> uv in crop pixels and a score per
    keypoint; uncropped to pixels of the input image;
-6. PosePrior -> w_c and R; ``w_rel = flip(w_c) @ R``. With ``handedness='auto'`` both
+6. PosePrior -> w_c and R; ``w_rel = flip(w_c) @ R``, re-rooted so the wrist is exactly 0. With ``handedness='auto'`` both
    sides are lifted in one batch and the side whose w_rel explains the 2D keypoints better
    (smaller weak-perspective residual) wins.
 
@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from hand3d_ros.core.canonical import from_canonical
 from hand3d_ros.core.crop import CropBox, CropConfig, crop_from_box
 from hand3d_ros.core.heatmap import GaussianHeatmap
+from hand3d_ros.core.keypoints import ROOT
 from hand3d_ros.core.mask import hand_components
 from hand3d_ros.core.preprocess import ResizeInfo
 from hand3d_ros.inference.backends.base import Backend
@@ -308,6 +309,7 @@ class HandPosePipeline:
             w_c, rot = self.backend.poseprior(maps, F.one_hot(sides, 2).float())
             w_rel = from_canonical(w_c, rot, sides)
             p_right = sides.float()
+        w_rel = w_rel - w_rel[:, ROOT:ROOT + 1]  # the network's root is only near 0: make it exact
         timer.lap("poseprior")
 
         if scores is None:

@@ -1,0 +1,59 @@
+"""The estimator: detection cadence, tracking ids, metric 3D and fixed handedness."""
+import numpy as np
+import pytest
+
+from hand3d_ros.core.tracking import TrackerConfig
+from hand3d_ros.inference.backends.torch_backend import TorchBackend
+from hand3d_ros.inference.estimator import EstimatorConfig, HandEstimator, estimator_config_from_params
+from hand3d_ros.inference.model_set import random_model_set
+from hand3d_ros.inference.pipeline import HandPosePipeline, PipelineConfig
+from hand3d_ros.ros.params import PARAMS
+
+K = np.array([[150.0, 0.0, 80.0], [0.0, 150.0, 60.0], [0.0, 0.0, 1.0]])
+
+
+@pytest.fixture(scope="module")
+def model_set():
+    return random_model_set("lite")
+
+
+def _estimator(model_set, redetect_every=4, handedness="auto"):
+    pipeline_config = PipelineConfig(detection_threshold=0.01, handedness=handedness)
+    tracker = TrackerConfig(min_hand_score=0.0, min_keypoint_score=0.0, min_confident_keypoints=1,
+                            redetect_every=redetect_every)
+    pipeline = HandPosePipeline(TorchBackend(model_set), model_set, pipeline_config)
+    return HandEstimator(pipeline, EstimatorConfig(pipeline=pipeline_config, tracker=tracker))
+
+
+def _frame(seed):
+    return (np.random.default_rng(seed).random((120, 160, 3)) * 255).astype(np.uint8)
+
+
+def test_tracking_skips_handsegnet_between_redetections(model_set):
+    est = _estimator(model_set, redetect_every=4)
+    detected, ids = [], set()
+    for i in range(9):
+        out = est.process(_frame(0), i / 30.0, K=K)
+        detected.append(out.detected)
+        ids.update(h.hand_id for h in out.hands)
+    assert detected == [True, False, False, False, True, False, False, False, True]
+    assert ids == {0}
+
+
+def test_metric_fields_and_fixed_side(model_set):
+    est = _estimator(model_set, handedness="right")
+    out = est.process(_frame(1), 0.0, K=None)
+    (hand,) = out.hands
+    assert hand.handedness == 1 and hand.handedness_score == 1.0
+    assert hand.scale_source == 0 and np.all(np.isnan(hand.xyz)) and np.all(np.isnan(hand.palm_origin))
+    assert np.all(np.isfinite(hand.palm_rotation))  # the orientation comes from w_rel
+    np.testing.assert_allclose(hand.palm_rotation @ hand.palm_rotation.T, np.eye(3), atol=1e-6)
+
+
+def test_config_from_node_parameters():
+    params = {p.name: p.default for p in PARAMS}
+    params.update(smoothing_beta=0.1, max_hands=3, handedness="left")
+    config = estimator_config_from_params(params)
+    assert config.pipeline.max_hands == config.tracker.max_hands == 3
+    assert config.pipeline.handedness == "left"
+    assert config.tracker.filter_3d.beta == pytest.approx(100.0)

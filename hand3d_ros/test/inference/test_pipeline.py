@@ -1,0 +1,93 @@
+"""The pipeline end to end on random-weight networks (CPU), and its geometry."""
+import numpy as np
+import pytest
+import torch
+
+from hand3d_ros.core.crop import crop_uv
+from hand3d_ros.core.hand_template import template_hand_xyz
+from hand3d_ros.inference.backends.torch_backend import TorchBackend
+from hand3d_ros.inference.model_set import random_model_set
+from hand3d_ros.inference.pipeline import STAGES, CropBox, HandPosePipeline, PipelineConfig, weak_perspective_residual
+
+
+@pytest.fixture(scope="module")
+def model_set():
+    return random_model_set("lite")
+
+
+def _pipeline(model_set, **config):
+    return HandPosePipeline(TorchBackend(model_set), model_set, PipelineConfig(**config))
+
+
+def _frames(n, h=120, w=160):
+    return (np.random.default_rng(0).random((n, h, w, 3)) * 255).astype(np.uint8)
+
+
+def test_end_to_end_finite_and_inside_the_crop(model_set):
+    pipe = _pipeline(model_set, detection_threshold=0.01, max_hands=2)
+    result = pipe(_frames(1)[0], keep_mask=True)
+    assert set(result.timings_ms) == set(STAGES)
+    assert result.mask.shape == (120, 160) and result.mask.any()
+    assert 1 <= len(result.hands) <= 2
+    for hand in result.hands:
+        assert hand.uv.shape == (21, 2) and hand.w_rel.shape == (21, 3) and hand.R.shape == (3, 3)
+        for value in (hand.uv, hand.uv_score, hand.w_rel, hand.w_c, hand.R):
+            assert np.all(np.isfinite(value))
+        box = hand.crop_box
+        assert np.all((hand.uv >= box[:2] - 1) & (hand.uv <= box[2:] + 1))
+        np.testing.assert_allclose(hand.R @ hand.R.T, np.eye(3), atol=1e-5)
+        assert 0.0 <= hand.p_right <= 1.0 and hand.hand_side in (0, 1)
+        assert np.allclose(hand.w_rel[0], 0.0, atol=1e-5)  # wrist-relative
+
+
+def test_batch_gives_one_result_per_frame(model_set):
+    pipe = _pipeline(model_set, detection_threshold=0.01)
+    results = pipe(_frames(3))
+    assert len(results) == 3 and all(r.detected for r in results)
+    assert [h.frame for r in results for h in r.hands] == list(range(3))
+
+
+def test_no_hand_when_nothing_passes_the_threshold(model_set):
+    result = _pipeline(model_set, detection_threshold=0.999999)(_frames(1)[0])
+    assert result.hands == []
+
+
+def test_fixed_side_and_boxes(model_set):
+    pipe = _pipeline(model_set, handedness="left")
+    result = pipe.pose_in_boxes(_frames(1)[0], [[20, 10, 100, 90]])
+    assert not result.detected and "handsegnet" not in result.timings_ms
+    (hand,) = result.hands
+    assert hand.hand_side == 0 and hand.p_right == 0.0
+    np.testing.assert_allclose(hand.crop_box, [20, 10, 100, 90], atol=1e-4)
+    right = pipe.pose_in_boxes(_frames(1)[0], [[20, 10, 100, 90]], hand_side=["right"]).hands[0]
+    assert right.hand_side == 1 and right.p_right == 1.0
+
+
+def test_crops_from_the_pyramid_stay_aligned(model_set):
+    """A crop that shrinks the image 3x is cut from a pooled copy; a dot still lands at crop_uv."""
+    pipe = _pipeline(model_set)
+    h, w = 480, 640
+    yy, xx = np.mgrid[0:h, 0:w]
+    dot = np.array([301.3, 222.7])
+    image = np.exp(-((xx - dot[0]) ** 2 + (yy - dot[1]) ** 2) / (2 * 6.0 ** 2))
+    images = torch.tensor(image, dtype=torch.float32)[None, None].repeat(1, 3, 1, 1)
+    scale = torch.tensor([1.0 / 3.0])
+    center = torch.tensor([[320.0, 240.0]])
+    crops = CropBox(center=center, scale=scale, side=pipe.crop_size / scale, fallback=torch.zeros(1, dtype=torch.bool),
+                    output_size=pipe.crop_size)
+    patch = pipe._cut(images, torch.zeros(1, dtype=torch.long), crops)[0, 0].numpy()
+    ys, xs = np.mgrid[0:patch.shape[0], 0:patch.shape[1]]
+    weight = patch / patch.sum()
+    found = np.array([(weight * xs).sum(), (weight * ys).sum()])
+    expected = crop_uv(dot[None], center.numpy(), scale.numpy(), pipe.crop_size)[0]
+    assert np.linalg.norm(found - expected) < 0.3
+
+
+def test_weak_perspective_residual_prefers_the_true_side():
+    xyz = template_hand_xyz(0)
+    w_rel = torch.tensor((xyz - xyz[0]) / np.linalg.norm(xyz[10] - xyz[9]), dtype=torch.float32)[None]
+    uv = 300.0 * w_rel[..., :2] + torch.tensor([160.0, 120.0])
+    score = torch.ones(1, 21)
+    assert weak_perspective_residual(w_rel, uv, score)[0] < 1e-4
+    mirrored = w_rel * torch.tensor([-1.0, 1.0, 1.0])
+    assert weak_perspective_residual(mirrored, uv, score)[0] > 0.1
