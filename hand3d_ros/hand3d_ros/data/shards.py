@@ -19,6 +19,7 @@ shard per task).
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import zipfile
 from collections import OrderedDict
@@ -79,6 +80,24 @@ def save_npz(path: Path, arrays: dict, compress_level: int = 1) -> None:
 def field_spec(sample: dict) -> dict:
     """``{field: {"dtype": str, "shape": [...]}}`` of one sample (per-sample shapes)."""
     return {k: {"dtype": np.asarray(v).dtype.str, "shape": list(np.asarray(v).shape)} for k, v in sample.items()}
+
+
+class ArraySource:
+    """Picklable ``index -> sample`` view of arrays stacked on axis 0 (e.g. another
+    dataset converted in memory), usable as the ``generator`` of :func:`write_shards`."""
+
+    def __init__(self, arrays: dict):
+        self.arrays = {k: np.asarray(v) for k, v in arrays.items()}
+        lengths = {len(v) for v in self.arrays.values()}
+        if len(lengths) != 1:
+            raise ValueError(f"arrays differ in length: {sorted(lengths)}")
+        self.length = lengths.pop()
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __call__(self, index: int) -> dict:
+        return {k: v[index] for k, v in self.arrays.items()}
 
 
 # ----------------------------------------------------------------------------- writing
@@ -192,8 +211,11 @@ def write_shards(generator, out_dir, num: int, shard_size: int = 256, workers: i
             for i, a, b in todo:
                 done(_write_one(str(out_dir), i, a, b, compress_level, generator))
         else:
+            # "spawn": a forked child inherits OpenCV's and BLAS's thread pools in an
+            # unusable state and can hang once the parent has used them.
+            context = multiprocessing.get_context("spawn")
             with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker,
-                                     initargs=(generator,)) as pool:
+                                     initargs=(generator,), mp_context=context) as pool:
                 pending = {pool.submit(_write_one, str(out_dir), i, a, b, compress_level) for i, a, b in todo}
                 try:
                     while pending:

@@ -297,15 +297,31 @@ class HandRenderer:
         return PosedInstance(vertices=posed.vertices + shift, normals=posed.normals,
                              joints=joints + shift, forearm=hand.forearm.transformed(wrist_frame))
 
-    def sample_extras(self, rng, posed: list) -> tuple:
+    def hand_keypoints(self, hand: HandInstance) -> np.ndarray:
+        """``(21, 3)`` camera-frame keypoints of a hand (forward kinematics only, no skinning)."""
+        from .skinning import forward_kinematics
+
+        rig = self.rigs[hand.side]
+        root = np.eye(4)
+        root[:3, :3] = hand.scale * hand.rotation @ rig.rest_world[WRIST_JOINT][:3, :3].T
+        world, _ = forward_kinematics(rig, art.local_rotations(hand.pose, rig.side_sign), hand.bone_scale,
+                                      root, self.rest_local[hand.side])
+        joints = world[:, :3, 3]
+        centre = 0.5 * (joints[WRIST_JOINT] + joints[JOINT_INDEX["middle-finger-phalanx-proximal"]])
+        return (joints + (hand.centre - centre))[KEYPOINT_JOINT]
+
+    def sample_extras(self, rng, keypoints: list) -> tuple:
         """Occluders in front of the hands and clutter behind them (camera frame).
+
+        Args:
+            keypoints: ``(21, 3)`` camera-frame keypoints of each hand.
 
         Returns:
             ``(mesh or None, object id per vertex or None)``.
         """
         cfg = self.config
         meshes, objects = [], []
-        all_xyz = np.concatenate([p.xyz for p in posed])
+        all_xyz = np.concatenate(keypoints)
         if rng.random() < cfg.occluder_probability:
             for _ in range(int(rng.integers(1, 3))):
                 anchor = all_xyz[rng.integers(len(all_xyz))]
@@ -352,7 +368,7 @@ class HandRenderer:
             hands.append(self.place_hand(rng, hand, K))
         background = sample_background(rng, cfg.height, cfg.width, self.photos, cfg.background)
         lighting = sample_lighting(rng, srgb_to_linear(background[::8, ::8].reshape(-1, 3).mean(0)), cfg.lighting)
-        extras, extras_object = self.sample_extras(rng, [self.pose_instance(h) for h in hands])
+        extras, extras_object = self.sample_extras(rng, [self.hand_keypoints(h) for h in hands])
         return Scene(K=K, height=cfg.height, width=cfg.width, hands=hands, background=background,
                      lighting=lighting, extras=extras, extras_object=extras_object)
 
@@ -410,20 +426,10 @@ class HandRenderer:
         Ks = scale_intrinsics(scene.K, ss)
         Hs, Ws = H * ss, W * ss
         frag = rasterize(verts, faces, Ks, Hs, Ws)
-        corner = faces[frag.face, np.argmax(frag.bary, axis=1)]
+        corner = np.take(faces.ravel(), frag.face * 3 + np.argmax(frag.bary, axis=1))
         frag_obj = obj[corner]
         frag_part = part[corner]
-        # Shading.
-        corners = faces[frag.face]
-        n = _interpolate(frag.bary, normals, corners)
-        n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-9)
-        a = _interpolate(frag.bary, albedo, corners)
-        s = _interpolate(frag.bary, spec[:, None], corners)[:, 0]
         rows, cols = np.divmod(frag.pixel, Ws)
-        rays = np.stack([(cols - Ks[0, 2]) / Ks[0, 0], (rows - Ks[1, 2]) / Ks[1, 1], np.ones(cols.size)],
-                        1).astype(np.float32)
-        view = -rays / np.linalg.norm(rays, axis=1, keepdims=True)
-        colour = linear_to_srgb_lut(shade(a, n, view, scene.lighting, s))
         # Work in the output-resolution box around all fragments.
         if frag.pixel.size:
             y0, y1 = int(rows.min()) // ss, int(rows.max()) // ss + 1
@@ -432,20 +438,39 @@ class HandRenderer:
             y0, y1, x0, x1 = 0, 1, 0, 1
         ch, cw = (y1 - y0) * ss, (x1 - x0) * ss
         local = (rows - y0 * ss) * cw + (cols - x0 * ss)
-        # Anti-aliased composite over the background (box filter of the supersamples).
-        cover = np.zeros(ch * cw, np.float32)
-        cover[local] = 1.0
-        fg = np.zeros((ch * cw, 3), np.float32)
-        fg[local] = colour
-        fg = _box_down(fg.reshape(ch, cw, 3), ss)
-        alpha = _box_down(cover.reshape(ch, cw), ss)
+        slot = np.full(ch * cw, -1, np.int64)
+        slot[local] = np.arange(frag.pixel.size)
+        grid = slot.reshape(ch, cw)
+        # Multisample anti-aliasing: coverage from every supersample, one shading sample
+        # per output pixel (its centre-most covered supersample).
+        c = ss // 2
+        pick = grid[c::ss, c::ss].copy()
+        for i in range(ss):
+            for j in range(ss):
+                if (i, j) != (c, c):
+                    pick = np.where(pick >= 0, pick, grid[i::ss, j::ss])
+        shaded = np.flatnonzero(pick.ravel() >= 0)
+        sel = pick.ravel()[shaded]
+        bary = frag.bary[sel]
+        corners = np.take(faces, frag.face[sel], axis=0)
+        n = _interpolate(bary, normals, corners)
+        n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-9)
+        a = _interpolate(bary, albedo, corners)
+        s = _interpolate(bary, spec[:, None], corners)[:, 0]
+        rays = np.stack([(cols[sel] - Ks[0, 2]) / Ks[0, 0], (rows[sel] - Ks[1, 2]) / Ks[1, 1],
+                         np.ones(sel.size)], 1).astype(np.float32)
+        view = -rays / np.linalg.norm(rays, axis=1, keepdims=True)
+        colour = linear_to_srgb_lut(shade(a, n, view, scene.lighting, s))
+        alpha = _box_down((grid >= 0).astype(np.float32), ss)
+        fg = np.zeros(((y1 - y0) * (x1 - x0), 3), np.float32)
+        fg[shaded] = colour * alpha.ravel()[shaded, None]
         image = scene.background.astype(np.float32, copy=True)
-        image[y0:y1, x0:x1] = fg + (1.0 - alpha)[..., None] * image[y0:y1, x0:x1]
+        image[y0:y1, x0:x1] = fg.reshape(y1 - y0, x1 - x0, 3) + (1.0 - alpha)[..., None] * image[y0:y1, x0:x1]
         # Object ids and mask at output resolution: the id covering most supersamples.
         obj_s = np.zeros(ch * cw, np.uint8)
         obj_s[local] = frag_obj
         obj_grid = obj_s.reshape(ch, cw)
-        present = np.unique(frag_obj)
+        present = np.flatnonzero(np.bincount(frag_obj, minlength=NUM_OBJECTS))
         counts = [ss * ss - _box_count(obj_grid != 0, ss)]  # background
         for o in present:
             counts.append(_box_count(obj_grid == o, ss))
@@ -477,7 +502,7 @@ class HandRenderer:
             sides.append(HAND_SIDE_ID[hand.side])
         out.update(uv=np.stack(uvs), xyz=np.stack(xyzs), visible=np.stack(vis),
                    hand_side=np.array(sides, np.uint8))
-        out["image"] = image.astype(np.float32)
+        out["image"] = image
         return out
 
     def finish_image(self, rendered: dict, rng) -> dict:
