@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hand3d_ros.core.keypoints import FINGERS, NUM_KEYPOINTS
+from hand3d_ros.core.keypoints import FINGERS
 
 from . import articulation as art
 from .appearance import (LightingConfig, SkinConfig, hand_vertex_albedo, linear_to_srgb_lut,

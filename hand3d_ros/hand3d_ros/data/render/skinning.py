@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .gltf import Glb, load_glb
-from .skeleton import JOINT_CHILD, JOINT_INDEX, JOINT_NAMES, JOINT_PARENT, NUM_JOINTS, WRIST_JOINT
+from .skeleton import JOINT_CHILD, JOINT_INDEX, JOINT_PARENT, NUM_JOINTS
 
 HAND_SIDES = ("left", "right")
 
