@@ -81,7 +81,7 @@ def sample_skin_srgb(rng: np.random.Generator, config: SkinConfig | None = None)
     t = tone - lo
     lin = (1 - t) * srgb_to_linear(MONK_SKIN_TONES_SRGB[lo]) + t * srgb_to_linear(MONK_SKIN_TONES_SRGB[lo + 1])
     # The Monk swatches are very desaturated at the light end; real skin is pinker/warmer.
-    warm = np.array([1.0, 0.9, 0.8]) ** rng.uniform(0.5, 1.5)
+    warm = np.array([1.0, 0.86, 0.74]) ** rng.uniform(0.5, 1.5)
     lin = lin * warm
     hue = rng.uniform(-config.hue_jitter, config.hue_jitter)
     lin = lin * np.array([1 + hue, 1.0, 1 - hue]) * (1 + rng.uniform(-config.brightness_jitter,
@@ -181,7 +181,7 @@ class LightingConfig:
     num_lights: tuple = (0, 2)
     ambient: tuple = (0.25, 0.65)
     light: tuple = (0.35, 1.0)
-    background_tint: float = 0.5
+    background_tint: float = 0.3
     specular: tuple = (0.0, 0.25)
     shininess: tuple = (8.0, 40.0)
     wrap: tuple = (0.1, 0.5)

@@ -297,6 +297,9 @@ def _sample_wrist(rng, config):
 
 # ----------------------------------------------------------------------------- pinch IK
 
+#: Finger pairs that touch on purpose in a family (thumb-index in pinches).
+TOUCHING_FINGERS = {"pinch": ((0, 1),), "ok": ((0, 1),)}
+
 #: Index into :meth:`HandPose.to_vector` of the thumb parameters the IK adjusts
 #: (CMC flex, abd, roll, MCP, IP).
 _THUMB_SLICE = slice(20, 25)
@@ -387,6 +390,53 @@ def solve_pinch(rig, pose: HandPose, target_finger: str = "index", bone_scale=No
     if move_finger:
         v[12 + fi] = np.clip(DIP_PIP_RATIO * v[8 + fi], LIMITS[12 + fi, 0], LIMITS[12 + fi, 1])
     return HandPose.from_vector(v)
+
+
+def resolve_collisions(rig, pose: HandPose, rng: np.random.Generator, bone_scale=None,
+                       min_axis_gap_m: float = 0.010, attempts: int = 25, allowed_pairs=()) -> tuple:
+    """Change a pose until no two fingers pass through each other.
+
+    The thumb, when involved, is redrawn from a broad natural range (folded toward
+    the palm less and less palmar with every try); long fingers that collide are
+    brought toward zero abduction and their curls toward each other.
+
+    Args:
+        allowed_pairs: finger index pairs ``(f1, f2)``, ``f1 < f2`` (0 thumb .. 4 little)
+            allowed to touch (the thumb and index of a pinch).
+
+    Returns:
+        ``(pose, ok)``: the (clipped) pose and whether it is collision-free.
+    """
+    from .capsules import colliding_fingers
+    from .skinning import forward_kinematics
+
+    scale = np.ones(NUM_JOINTS) if bone_scale is None else np.asarray(bone_scale, np.float64)
+    rest_local = rig.rest_local()
+    v = pose.to_vector()
+    for attempt in range(attempts + 1):
+        world, _ = forward_kinematics(rig, local_rotations(HandPose.from_vector(v), rig.side_sign), scale,
+                                      rest_local=rest_local)
+        pairs = colliding_fingers(world[:, :3, 3], min_axis_gap_m) - set(allowed_pairs)
+        if not pairs:
+            return HandPose.from_vector(v), True
+        if attempt == attempts:
+            break
+        if any(0 in p for p in pairs):
+            palmar = 1.0 - attempt / attempts
+            v[20:25] = np.deg2rad([rng.uniform(-15, 45), rng.uniform(-15, -15 + 50 * palmar),
+                                   rng.uniform(0, 35), rng.uniform(-5, 45), rng.uniform(-10, 50)])
+        for f1, f2 in pairs:
+            for f in (f1, f2):
+                if f > 0:
+                    v[4 + f - 1] *= 0.6  # abduction toward neutral
+            if f1 > 0 and f2 > 0:  # neighbours curled differently: bring the curls together
+                i, j = f1 - 1, f2 - 1
+                for base in (0, 8, 12):
+                    mean = 0.5 * (v[base + i] + v[base + j])
+                    v[base + i] = 0.7 * v[base + i] + 0.3 * mean
+                    v[base + j] = 0.7 * v[base + j] + 0.3 * mean
+        v = np.clip(v, LIMITS[:, 0], LIMITS[:, 1])
+    return HandPose.from_vector(v), False
 
 
 def interpolate_poses(a: HandPose, b: HandPose, t: float) -> HandPose:

@@ -20,6 +20,7 @@ from . import articulation as art
 from .appearance import (LightingConfig, SkinConfig, hand_vertex_albedo, linear_to_srgb_lut,
                          sample_lighting, sample_skin_srgb, shade, skin_features, srgb_to_linear)
 from .assets import resolve_asset_dir
+from .capsules import capsule_occlusion
 from .backgrounds import BackgroundConfig, PhotoLibrary, random_colour, sample_background
 from .camera import (CameraConfig, sample_forearm_rotation, sample_hand_centre, sample_intrinsics,
                      scale_intrinsics)
@@ -28,7 +29,7 @@ from .geometry import (PART_CLUTTER, PART_OCCLUDER, ForearmConfig, Mesh, box_mes
 from .postprocess import PostConfig, apply_camera_effects, to_uint8
 from .raster import project, rasterize
 from .skeleton import FINGER_JOINTS, JOINT_INDEX, KEYPOINT_JOINT, NUM_JOINTS, WRIST_JOINT
-from .skinning import HAND_SIDES, load_rig, pose_hand
+from .skinning import HAND_SIDES, forward_kinematics, load_rig, pose_hand
 from .visibility import first_hits, keypoint_sample_pixels, keypoint_visibility
 
 #: Bump when the generator's output for a given seed changes.
@@ -82,6 +83,12 @@ class RenderConfig:
             otherwise the scene is drawn again.
         min_keypoints_in_image: least keypoints inside the image, else drawn again.
         max_attempts: how often a scene is drawn again before giving up.
+        max_pose_attempts: how often a pose whose fingers intersect (after
+            ``articulation.resolve_collisions``) is drawn again.
+        min_finger_axis_gap_m: closest allowed distance between the bone axes of two
+            fingers (metres, see ``capsules.self_intersecting``).
+        bone_radius_m: bone capsule radius for the ambient occlusion (metres, at scale 1).
+        occlusion_strength: ambient occlusion multiplier (0 = off).
         background_dirs: extra folders of background photos.
         system_photos: also use photos found on the machine (scikit-image, wallpapers).
     """
@@ -102,6 +109,10 @@ class RenderConfig:
     min_hand_fraction: float = 0.004
     min_keypoints_in_image: int = 10
     max_attempts: int = 20
+    max_pose_attempts: int = 3
+    min_finger_axis_gap_m: float = 0.010
+    bone_radius_m: float = 0.009
+    occlusion_strength: float = 1.0
     background_dirs: tuple = ()
     system_photos: bool = True
     pose: art.PoseSamplingConfig = field(default_factory=art.PoseSamplingConfig)
@@ -264,7 +275,13 @@ class HandRenderer:
             side = "left" if rng.random() < cfg.left_probability else "right"
         rig = self.rigs[side]
         bone_scale = self.sample_bone_scale(rng)
-        pose, family = art.sample_pose(rng, family, cfg.pose, rig, bone_scale)
+        for _ in range(cfg.max_pose_attempts):  # poses whose fingers pass through each other
+            pose, drawn = art.sample_pose(rng, family, cfg.pose, rig, bone_scale)
+            pose, ok = art.resolve_collisions(rig, pose, rng, bone_scale, cfg.min_finger_axis_gap_m,
+                                              allowed_pairs=art.TOUCHING_FINGERS.get(drawn, ()))
+            if ok:
+                break
+        family = drawn
         skin_srgb, tone = sample_skin_srgb(rng, cfg.skin)
         albedo = hand_vertex_albedo(self.features[side], skin_srgb, tone, rng, cfg.skin)
         sleeve = random_colour(rng, skin_like_probability=0.0)
@@ -299,8 +316,6 @@ class HandRenderer:
 
     def hand_keypoints(self, hand: HandInstance) -> np.ndarray:
         """``(21, 3)`` camera-frame keypoints of a hand (forward kinematics only, no skinning)."""
-        from .skinning import forward_kinematics
-
         rig = self.rigs[hand.side]
         root = np.eye(4)
         root[:3, :3] = hand.scale * hand.rotation @ rig.rest_world[WRIST_JOINT][:3, :3].T
@@ -408,7 +423,9 @@ class HandRenderer:
 
         for hand, p in zip(scene.hands, posed):
             rig = self.rigs[hand.side]
-            add(p.vertices, p.normals, rig.faces, hand.albedo,
+            ao = capsule_occlusion(p.vertices, p.normals, rig.vertex_part, p.joints,
+                                   cfg.bone_radius_m * hand.scale, cfg.occlusion_strength)
+            add(p.vertices, p.normals, rig.faces, hand.albedo * ao[:, None],
                 1.0 + self.features[hand.side].nail, rig.vertex_part, 1 + HAND_SIDE_ID[hand.side])
             fa = p.forearm
             add(fa.vertices, fa.normals, fa.faces, fa.colors, 0.6, fa.face_part[0], OBJECT_ARM)
