@@ -117,25 +117,42 @@ def joint_rotation(flexion: float, abduction: float = 0.0, roll: float = 0.0,
     return _rot_y(side_sign * abduction) @ _rot_x(-flexion) @ _rot_z(side_sign * roll)
 
 
-def local_rotations(pose: HandPose, side_sign: float) -> np.ndarray:
-    """``(25, 3, 3)`` joint-local rotations for :func:`skinning.forward_kinematics`."""
-    rot = np.repeat(np.eye(3)[None], NUM_JOINTS, axis=0)
-    rot[WRIST_JOINT] = joint_rotation(pose.wrist[0], pose.wrist[1], 0.0, side_sign)
+def _batched_rotations(flex, abd, roll, side_sign):
+    """``(N, 3, 3)`` = R_y(side * abd) @ R_x(-flex) @ R_z(side * roll) for angle arrays ``(N,)``."""
+    cy, sy = np.cos(side_sign * abd), np.sin(side_sign * abd)
+    cx, sx = np.cos(-flex), np.sin(-flex)
+    cz, sz = np.cos(side_sign * roll), np.sin(side_sign * roll)
+    one, zero = np.ones_like(cx), np.zeros_like(cx)
+    ry = np.stack([np.stack([cy, zero, sy], -1), np.stack([zero, one, zero], -1), np.stack([-sy, zero, cy], -1)], -2)
+    rx = np.stack([np.stack([one, zero, zero], -1), np.stack([zero, cx, -sx], -1), np.stack([zero, sx, cx], -1)], -2)
+    rz = np.stack([np.stack([cz, -sz, zero], -1), np.stack([sz, cz, zero], -1), np.stack([zero, zero, one], -1)], -2)
+    return ry @ rx @ rz
+
+
+def _joint_angles(pose: HandPose):
+    """Per-joint (flexion, abduction, roll) arrays ``(25,)`` of a pose."""
+    flex, abd, roll = np.zeros(NUM_JOINTS), np.zeros(NUM_JOINTS), np.zeros(NUM_JOINTS)
+    flex[WRIST_JOINT], abd[WRIST_JOINT] = pose.wrist[0], pose.wrist[1]
     for i, finger in enumerate(LONG_FINGERS):
         meta, prox, inter, dist, _tip = FINGER_JOINTS[finger]
-        rot[meta] = joint_rotation(pose.cup[i], 0.0, 0.0, side_sign)
-        rot[prox] = joint_rotation(pose.mcp_flex[i], pose.mcp_abd[i], 0.0, side_sign)
-        rot[inter] = joint_rotation(pose.pip_flex[i], 0.0, 0.0, side_sign)
-        rot[dist] = joint_rotation(pose.dip_flex[i], 0.0, 0.0, side_sign)
+        flex[meta] = pose.cup[i]
+        flex[prox], abd[prox] = pose.mcp_flex[i], pose.mcp_abd[i]
+        flex[inter] = pose.pip_flex[i]
+        flex[dist] = pose.dip_flex[i]
     meta, prox, dist, _tip = FINGER_JOINTS["thumb"]
-    flex, abd, roll = pose.thumb_cmc
     # Thumb base: "abduction" lifts the thumb out of the palm plane (about local X of
     # the metacarpal, like flexion but toward the palm normal), "flexion" sweeps it
     # across the palm (about local Y), roll pronates it to face the fingers.
-    rot[meta] = _rot_y(-side_sign * flex) @ _rot_x(-abd) @ _rot_z(side_sign * roll)
-    rot[prox] = joint_rotation(pose.thumb_mcp, 0.0, 0.0, side_sign)
-    rot[dist] = joint_rotation(pose.thumb_ip, 0.0, 0.0, side_sign)
-    return rot
+    flex[meta], abd[meta], roll[meta] = pose.thumb_cmc[1], -pose.thumb_cmc[0], pose.thumb_cmc[2]
+    flex[prox] = pose.thumb_mcp
+    flex[dist] = pose.thumb_ip
+    return flex, abd, roll
+
+
+def local_rotations(pose: HandPose, side_sign: float) -> np.ndarray:
+    """``(25, 3, 3)`` joint-local rotations for :func:`skinning.forward_kinematics`
+    (each :func:`joint_rotation` of the joint's angles)."""
+    return _batched_rotations(*_joint_angles(pose), side_sign)
 
 
 # ----------------------------------------------------------------------------- sampling

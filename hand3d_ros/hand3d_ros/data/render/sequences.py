@@ -2,7 +2,8 @@
 
 Each sequence keeps its camera, background, lights, skin and clutter, and moves the
 hand(s) through 2-4 keyframes (sometimes changing gesture) with smoothstep
-interpolation of joint angles, wrist rotation (geodesic) and position. Frames carry
+interpolation of joint angles, wrist rotation (geodesic) and position. Keyframe poses
+are collision-free; poses in between are not checked. Frames carry
 the single-sample fields (see ``scene.SAMPLE_FIELDS``) plus ``timestamp`` (seconds)
 and ``frame``/``sequence`` indices. Camera noise and JPEG are drawn per frame.
 
@@ -131,6 +132,8 @@ def plan_sequence(renderer: HandRenderer, rng: np.random.Generator, config: Sequ
             if rng.random() < config.gesture_change_probability:
                 family = None
             pose, fam = art.sample_pose(rng, family, cfg.pose, rig, hand.bone_scale)
+            pose, _ = art.resolve_collisions(rig, pose, rng, hand.bone_scale, cfg.min_finger_axis_gap_m,
+                                             allowed_pairs=art.TOUCHING_FINGERS.get(fam, ()))
             family = fam
             axis = rng.normal(size=3)
             delta = _exp_rotation(axis / np.linalg.norm(axis) * np.deg2rad(rng.uniform(0, config.rotation_deg)))
