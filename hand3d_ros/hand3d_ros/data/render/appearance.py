@@ -220,7 +220,7 @@ def sample_lighting(rng: np.random.Generator, background_mean_linear, config: Li
 
 
 def shade(albedo: np.ndarray, normals: np.ndarray, view_dirs: np.ndarray, lighting: Lighting,
-          specular_scale=None) -> np.ndarray:
+          specular_scale=None, light_visibility=None) -> np.ndarray:
     """Shaded linear colour ``(M, 3)``.
 
     Args:
@@ -229,19 +229,28 @@ def shade(albedo: np.ndarray, normals: np.ndarray, view_dirs: np.ndarray, lighti
         view_dirs: ``(M, 3)`` unit vectors from the surface toward the camera.
         lighting: the lights.
         specular_scale: optional ``(M,)`` per-fragment specular multiplier.
+        light_visibility: optional ``(M, L)`` fraction of each light reaching each
+            fragment (shadows); missing columns mean fully lit.
     """
     f32 = np.float32
     hemi = f32(0.5) + f32(0.5) * (normals @ lighting.up.astype(f32))
     light = hemi[:, None] * lighting.sky.astype(f32)[None] + (1 - hemi[:, None]) * lighting.ground.astype(f32)[None]
     spec = np.zeros_like(light)
     w = f32(lighting.wrap)
-    for d, c in zip(lighting.directions.astype(f32), lighting.colours.astype(f32)):
+    for k, (d, c) in enumerate(zip(lighting.directions.astype(f32), lighting.colours.astype(f32))):
         ndl = normals @ d
-        light += np.maximum((ndl + w) / (1 + w), 0)[:, None] * c[None]
+        diffuse = np.maximum((ndl + w) / (1 + w), 0)
+        vis = None
+        if light_visibility is not None and k < light_visibility.shape[1]:
+            vis = light_visibility[:, k].astype(f32)
+            diffuse = diffuse * vis
+        light += diffuse[:, None] * c[None]
         if lighting.specular.max() > 0:
             h = view_dirs + d[None]
             h /= np.maximum(np.linalg.norm(h, axis=1, keepdims=True), f32(1e-9))
             s = np.maximum((normals * h).sum(axis=1), 0) ** f32(lighting.shininess) * (ndl > 0)
+            if vis is not None:
+                s = s * vis
             spec += s[:, None] * c[None]
     strength = lighting.specular.astype(f32)[None]
     if specular_scale is not None:

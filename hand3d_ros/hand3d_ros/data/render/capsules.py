@@ -100,6 +100,9 @@ def capsule_occlusion(vertices: np.ndarray, normals: np.ndarray, vertex_part: np
         strength: multiplier of the occlusion (0 = none).
         floor: the darkest value.
     """
+    f32 = np.float32
+    vertices, normals, joints = (np.asarray(x, f32) for x in (vertices, normals, joints))
+    radius_m = f32(radius_m)
     a = joints[BONE_JOINTS[:, 0]]
     b = joints[BONE_JOINTS[:, 1]]
     closest = _closest_on_segments(vertices, a, b)  # (V, B, 3)
@@ -112,4 +115,4 @@ def capsule_occlusion(vertices: np.ndarray, normals: np.ndarray, vertex_part: np
     mine = (bone_joint[None] == part) | (bone_joint[None] == JOINT_PARENT[np.maximum(part, 0)]) \
         | (JOINT_PARENT[bone_joint][None] == part)
     occ[mine] = 0
-    return np.clip(1 - strength * occ.sum(axis=1), floor, 1.0)
+    return np.clip(1 - f32(strength) * occ.sum(axis=1), f32(floor), f32(1.0))

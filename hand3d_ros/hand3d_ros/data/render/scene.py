@@ -28,6 +28,7 @@ from .geometry import (PART_CLUTTER, PART_OCCLUDER, ForearmConfig, Mesh, box_mes
                        disc_mesh, forearm_mesh, sphere_mesh)
 from .postprocess import PostConfig, apply_camera_effects, to_uint8
 from .raster import project, rasterize
+from .shadows import ShadowConfig, shadow_visibility
 from .skeleton import FINGER_JOINTS, JOINT_INDEX, KEYPOINT_JOINT, NUM_JOINTS, WRIST_JOINT
 from .skinning import HAND_SIDES, forward_kinematics, load_rig, pose_hand
 from .visibility import first_hits, keypoint_sample_pixels, keypoint_visibility
@@ -89,6 +90,8 @@ class RenderConfig:
             fingers (metres, see ``capsules.self_intersecting``).
         bone_radius_m: bone capsule radius for the ambient occlusion (metres, at scale 1).
         occlusion_strength: ambient occlusion multiplier (0 = off).
+        shadow_probability: chance that the strongest light casts shadows (0 .. 1).
+        shadow: shadow map settings.
         background_dirs: extra folders of background photos.
         system_photos: also use photos found on the machine (scikit-image, wallpapers).
     """
@@ -113,6 +116,7 @@ class RenderConfig:
     min_finger_axis_gap_m: float = 0.010
     bone_radius_m: float = 0.009
     occlusion_strength: float = 1.0
+    shadow_probability: float = 0.8
     background_dirs: tuple = ()
     system_photos: bool = True
     pose: art.PoseSamplingConfig = field(default_factory=art.PoseSamplingConfig)
@@ -122,6 +126,7 @@ class RenderConfig:
     lighting: LightingConfig = field(default_factory=LightingConfig)
     background: BackgroundConfig = field(default_factory=BackgroundConfig)
     post: PostConfig = field(default_factory=PostConfig)
+    shadow: ShadowConfig = field(default_factory=ShadowConfig)
 
     def to_dict(self) -> dict:
         """JSON-friendly dict of the whole configuration."""
@@ -177,6 +182,7 @@ class Scene:
     lighting: object
     extras: Mesh | None = None
     extras_object: np.ndarray | None = None
+    shadows: bool = True
 
 
 @dataclass
@@ -385,7 +391,8 @@ class HandRenderer:
         lighting = sample_lighting(rng, srgb_to_linear(background[::8, ::8].reshape(-1, 3).mean(0)), cfg.lighting)
         extras, extras_object = self.sample_extras(rng, [self.hand_keypoints(h) for h in hands])
         return Scene(K=K, height=cfg.height, width=cfg.width, hands=hands, background=background,
-                     lighting=lighting, extras=extras, extras_object=extras_object)
+                     lighting=lighting, extras=extras, extras_object=extras_object,
+                     shadows=bool(rng.random() < cfg.shadow_probability))
 
     # ------------------------------------------------------------------ rendering
     def render(self, scene: Scene, with_depth: bool | None = None) -> dict:
@@ -429,6 +436,7 @@ class HandRenderer:
                 1.0 + self.features[hand.side].nail, rig.vertex_part, 1 + HAND_SIDE_ID[hand.side])
             fa = p.forearm
             add(fa.vertices, fa.normals, fa.faces, fa.colors, 0.6, fa.face_part[0], OBJECT_ARM)
+        caster_faces = sum(len(f) for f in faces)  # hands and forearms cast shadows
         if scene.extras is not None:
             ex = scene.extras
             ex_part = np.full(len(ex.vertices), PART_CLUTTER)
@@ -477,7 +485,15 @@ class HandRenderer:
         rays = np.stack([(cols[sel] - Ks[0, 2]) / Ks[0, 0], (rows[sel] - Ks[1, 2]) / Ks[1, 1],
                          np.ones(sel.size)], 1).astype(np.float32)
         view = -rays / np.linalg.norm(rays, axis=1, keepdims=True)
-        colour = linear_to_srgb_lut(shade(a, n, view, scene.lighting, s))
+        visibility = None
+        if scene.shadows and len(scene.lighting.directions) and sel.size:
+            points = rays * frag.depth[sel][:, None]
+            centre = np.mean([h.centre for h in scene.hands], axis=0)
+            strongest = int(np.argmax(scene.lighting.colours.sum(axis=1)))
+            visibility = np.ones((sel.size, len(scene.lighting.directions)), np.float32)
+            visibility[:, strongest] = shadow_visibility(verts, faces[:caster_faces], centre,
+                                                         scene.lighting.directions[strongest], points, n, cfg.shadow)
+        colour = linear_to_srgb_lut(shade(a, n, view, scene.lighting, s, visibility))
         alpha = _box_down((grid >= 0).astype(np.float32), ss)
         fg = np.zeros(((y1 - y0) * (x1 - x0), 3), np.float32)
         fg[shaded] = colour * alpha.ravel()[shaded, None]
