@@ -190,12 +190,13 @@ def sequence_frame(renderer: HandRenderer, seed: int, sequence_index: int, t: in
                    two_hands: bool = False, config: SequenceConfig | None = None) -> dict:
     """Frame ``t`` of sequence ``sequence_index`` (depends only on seed, split, index, t)."""
     config = config or SequenceConfig()
-    key = (id(renderer), int(seed), int(sequence_index), bool(two_hands), repr(config))
-    if key not in _PLAN_CACHE:
+    key = (int(seed), int(sequence_index), bool(two_hands), repr(config), repr(renderer.config))
+    cached = _PLAN_CACHE.get(key)
+    if cached is None or cached[0] is not renderer:
         _PLAN_CACHE.clear()  # sequences are rendered frame after frame: keep one plan
         rng = renderer.rng_for(seed, sequence_index, stream=1 + int(two_hands))
-        _PLAN_CACHE[key] = plan_sequence(renderer, rng, config, two_hands)
-    scene, tracks = _PLAN_CACHE[key]
+        _PLAN_CACHE[key] = cached = (renderer, plan_sequence(renderer, rng, config, two_hands))
+    scene, tracks = cached[1]
     out = renderer.render(frame_scene(scene, tracks, float(t)))
     post_rng = np.random.default_rng(np.random.SeedSequence(
         [int(seed), int(sequence_index), int(t), 7 + int(two_hands)]))

@@ -82,6 +82,9 @@ def test_same_seed_same_bytes_and_splits_differ(renderer):
     for key in a:
         assert np.asarray(a[key]).tobytes() == np.asarray(b[key]).tobytes(), key
     assert renderer.sample(5, 4)["image"].tobytes() != a["image"].tobytes()
+    fresh = HandRenderer(RenderConfig(height=SIZE, width=SIZE)).sample(5, 3)  # no hidden state
+    for key in a:
+        assert np.asarray(a[key]).tobytes() == np.asarray(fresh[key]).tobytes(), key
     val = HandRenderer(RenderConfig(height=SIZE, width=SIZE, split="val")).sample(5, 3)
     assert val["image"].tobytes() != a["image"].tobytes()
     assert not np.allclose(val["xyz"], a["xyz"])
