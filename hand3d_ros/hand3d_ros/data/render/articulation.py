@@ -413,8 +413,8 @@ def resolve_collisions(rig, pose: HandPose, rng: np.random.Generator, bone_scale
                        min_axis_gap_m: float = 0.010, attempts: int = 25, allowed_pairs=()) -> tuple:
     """Change a pose until no two fingers pass through each other.
 
-    The thumb, when involved, is redrawn from a broad natural range (folded toward
-    the palm less and less palmar with every try); long fingers that collide are
+    The thumb, when involved, is redrawn: first folded alongside the index finger,
+    then from a broad natural range (less and less palmar with every try); long fingers that collide are
     brought toward zero abduction and their curls toward each other.
 
     Args:
@@ -439,9 +439,13 @@ def resolve_collisions(rig, pose: HandPose, rng: np.random.Generator, bone_scale
         if attempt == attempts:
             break
         if any(0 in p for p in pairs):
-            palmar = 1.0 - attempt / attempts
-            v[20:25] = np.deg2rad([rng.uniform(-15, 45), rng.uniform(-15, -15 + 50 * palmar),
-                                   rng.uniform(0, 35), rng.uniform(-5, 45), rng.uniform(-10, 50)])
+            if attempt < attempts // 3:  # first: thumb folded alongside the index finger
+                v[20:25] = np.deg2rad([rng.uniform(20, 50), rng.uniform(-12, 8), rng.uniform(0, 25),
+                                       rng.uniform(0, 35), rng.uniform(0, 35)])
+            else:  # then anywhere in a broad natural range, less and less palmar
+                palmar = 1.0 - attempt / attempts
+                v[20:25] = np.deg2rad([rng.uniform(-15, 45), rng.uniform(-15, -15 + 50 * palmar),
+                                       rng.uniform(0, 35), rng.uniform(-5, 45), rng.uniform(-10, 50)])
         for f1, f2 in pairs:
             for f in (f1, f2):
                 if f > 0:
