@@ -63,6 +63,7 @@ class SkinConfig:
         palm_lightening: how much lighter palms are, at the darkest tone (0 .. 1).
         redness: max extra redness at knuckles and finger tips (0 .. 0.3).
         nail_tint: how much nails move toward a pale pink (0 .. 1).
+        mottling: range of the skin texture amplitude (relative albedo change).
     """
 
     tone_range: tuple = (0.0, 9.0)
@@ -71,6 +72,7 @@ class SkinConfig:
     palm_lightening: float = 0.45
     redness: float = 0.12
     nail_tint: float = 0.45
+    mottling: tuple = (0.03, 0.12)
 
 
 def sample_skin_srgb(rng: np.random.Generator, config: SkinConfig | None = None) -> tuple:
@@ -139,6 +141,25 @@ def hand_vertex_albedo(features: SkinFeatures, skin_srgb, tone: float, rng: np.r
     nail = features.nail[:, None] * config.nail_tint * rng.uniform(0.5, 1.0)
     albedo = albedo * (1 - nail) + np.minimum(nail_colour, 1.0)[None] * nail
     return np.clip(albedo, 0.0, 1.0)
+
+
+def skin_detail_textures(count: int = 4, size: int = 128, seed: int = 20171022) -> np.ndarray:
+    """``(count, size, size)`` float32 mottling textures in [-1, 1] for the hand's UV map.
+
+    Blotches (low-frequency value noise) plus fine grain; drawn from a fixed seed so
+    every process makes the same ones. Applied as ``albedo * (1 + amplitude * t)``.
+    """
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(count):
+        t = np.zeros((size, size), np.float32)
+        for cells, weight in ((4, 0.35), (10, 0.35), (32, 0.2), (size // 2, 0.1)):
+            grid = rng.standard_normal((cells, cells)).astype(np.float32)
+            t += weight * cv2.resize(grid, (size, size), interpolation=cv2.INTER_CUBIC)
+        out.append(np.clip(t / (3 * t.std()), -1, 1))
+    return np.stack(out)
 
 
 @dataclass

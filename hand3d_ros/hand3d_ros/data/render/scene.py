@@ -18,6 +18,7 @@ from hand3d_ros.core.keypoints import FINGERS
 
 from . import articulation as art
 from .appearance import (LightingConfig, SkinConfig, hand_vertex_albedo, linear_to_srgb_lut,
+                         skin_detail_textures,
                          sample_lighting, sample_skin_srgb, shade, skin_features, srgb_to_linear)
 from .assets import resolve_asset_dir
 from .capsules import capsule_occlusion
@@ -154,6 +155,7 @@ class HandInstance:
         centre: ``(3,)`` camera-frame position (metres) of the hand centre (midpoint of
             the wrist and the middle-finger MCP).
         albedo: ``(V, 3)`` linear skin albedo per vertex; skin_srgb, skin_tone: base colour.
+        texture: index of the skin detail texture; texture_amplitude: its strength.
         forearm: forearm/sleeve :class:`Mesh` in the (unscaled) wrist frame.
     """
 
@@ -168,6 +170,8 @@ class HandInstance:
     skin_srgb: np.ndarray
     skin_tone: float
     forearm: Mesh
+    texture: int = 0
+    texture_amplitude: float = 0.0
 
 
 @dataclass
@@ -254,6 +258,7 @@ class HandRenderer:
         self.rigs = {side: load_rig(path, side) for side in HAND_SIDES}
         self.rest_local = {side: rig.rest_local() for side, rig in self.rigs.items()}
         self.features = {side: skin_features(rig) for side, rig in self.rigs.items()}
+        self.skin_textures = skin_detail_textures()
         self.photos = PhotoLibrary.for_split(self.config.split, self.config.background_dirs,
                                              self.config.system_photos)
 
@@ -295,7 +300,8 @@ class HandRenderer:
         return HandInstance(side=side, pose=pose, family=family, scale=rng.uniform(*cfg.hand_scale),
                             bone_scale=bone_scale, rotation=np.eye(3),
                             centre=np.array([0.0, 0.0, 0.5]), albedo=albedo, skin_srgb=skin_srgb,
-                            skin_tone=tone, forearm=forearm)
+                            skin_tone=tone, forearm=forearm, texture=int(rng.integers(len(self.skin_textures))),
+                            texture_amplitude=float(rng.uniform(*cfg.skin.mottling)))
 
     def place_hand(self, rng, hand: HandInstance, K: np.ndarray) -> HandInstance:
         """Random orientation and position of ``hand`` in front of the camera ``K``."""
@@ -417,8 +423,12 @@ class HandRenderer:
         verts, normals, faces, albedo, spec, part, obj = [], [], [], [], [], [], []
         offset = 0
 
-        def add(v, n, f, a, s, p, o):
+        tex_uv, tex_amp = [], []
+
+        def add(v, n, f, a, s, p, o, uv=None, amp=0.0):
             nonlocal offset
+            tex_uv.append(np.zeros((len(v), 2), np.float32) if uv is None else uv)
+            tex_amp.append(np.full(len(v), amp, np.float32))
             verts.append(v)
             normals.append(n)
             faces.append(np.asarray(f, np.int64) + offset)
@@ -433,7 +443,8 @@ class HandRenderer:
             ao = capsule_occlusion(p.vertices, p.normals, rig.vertex_part, p.joints,
                                    cfg.bone_radius_m * hand.scale, cfg.occlusion_strength)
             add(p.vertices, p.normals, rig.faces, hand.albedo * ao[:, None],
-                1.0 + self.features[hand.side].nail, rig.vertex_part, 1 + HAND_SIDE_ID[hand.side])
+                1.0 + self.features[hand.side].nail, rig.vertex_part, 1 + HAND_SIDE_ID[hand.side],
+                rig.uv, hand.texture_amplitude)
             fa = p.forearm
             add(fa.vertices, fa.normals, fa.faces, fa.colors, 0.6, fa.face_part[0], OBJECT_ARM)
         caster_faces = sum(len(f) for f in faces)  # hands and forearms cast shadows
@@ -481,6 +492,14 @@ class HandRenderer:
         n = _interpolate(bary, normals, corners)
         n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-9)
         a = _interpolate(bary, albedo, corners)
+        if scene.hands:  # skin mottling from the hand's UV map (one texture per image)
+            tex = self.skin_textures[scene.hands[0].texture]
+            uv = _interpolate(bary, np.concatenate(tex_uv), corners)
+            amp = _interpolate(bary, np.concatenate(tex_amp)[:, None], corners)[:, 0]
+            size = tex.shape[0]
+            tu = np.clip((uv[:, 0] * size).astype(np.int64), 0, size - 1)
+            tv = np.clip((uv[:, 1] * size).astype(np.int64), 0, size - 1)
+            a *= (1.0 + amp * tex[tv, tu])[:, None]
         s = _interpolate(bary, spec[:, None], corners)[:, 0]
         rays = np.stack([(cols[sel] - Ks[0, 2]) / Ks[0, 0], (rows[sel] - Ks[1, 2]) / Ks[1, 1],
                          np.ones(sel.size)], 1).astype(np.float32)
