@@ -13,16 +13,18 @@ with :class:`ShardDataset` or ``np.load``.
 
 :func:`write_shards` is deterministic per sample index (it only calls
 ``generator(index)``), resumable (finished shards are kept, a shard is written under a
-temporary name and renamed when complete) and parallel (``workers`` processes, one
-shard per task).
+temporary name and renamed when complete) and parallel (``workers`` processes started
+with "spawn", one shard per task; scripts calling it need the usual
+``if __name__ == "__main__":`` guard).
 """
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import zipfile
 from collections import OrderedDict
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from pathlib import Path
 
 import numpy as np
@@ -81,6 +83,24 @@ def field_spec(sample: dict) -> dict:
     return {k: {"dtype": np.asarray(v).dtype.str, "shape": list(np.asarray(v).shape)} for k, v in sample.items()}
 
 
+class ArraySource:
+    """Picklable ``index -> sample`` view of arrays stacked on axis 0 (e.g. another
+    dataset converted in memory), usable as the ``generator`` of :func:`write_shards`."""
+
+    def __init__(self, arrays: dict):
+        self.arrays = {k: np.asarray(v) for k, v in arrays.items()}
+        lengths = {len(v) for v in self.arrays.values()}
+        if len(lengths) != 1:
+            raise ValueError(f"arrays differ in length: {sorted(lengths)}")
+        self.length = lengths.pop()
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __call__(self, index: int) -> dict:
+        return {k: v[index] for k, v in self.arrays.items()}
+
+
 # ----------------------------------------------------------------------------- writing
 
 _WORKER_GENERATOR = None
@@ -97,15 +117,18 @@ def _init_worker(generator):
         pass
 
 
-def _write_one(out_dir: str, shard_index: int, start: int, stop: int, compress_level: int,
-               generator=None) -> tuple:
-    gen = generator if generator is not None else _WORKER_GENERATOR
-    samples = [gen(i) for i in range(start, stop)]
+def _save_shard(out_dir: str, shard_index: int, samples: list, compress_level: int) -> tuple:
     final = Path(out_dir) / shard_name(shard_index)
     tmp = final.with_name(f"{final.name}.tmp-{os.getpid()}")
     save_npz(tmp, stack_samples(samples), compress_level)
     os.replace(tmp, final)
-    return shard_index, stop - start, field_spec(samples[0])
+    return shard_index, len(samples), field_spec(samples[0])
+
+
+def _write_one(out_dir: str, shard_index: int, start: int, stop: int, compress_level: int,
+               generator=None) -> tuple:
+    gen = generator if generator is not None else _WORKER_GENERATOR
+    return _save_shard(out_dir, shard_index, [gen(i) for i in range(start, stop)], compress_level)
 
 
 def _read_manifest(out_dir: Path):
@@ -188,12 +211,24 @@ def write_shards(generator, out_dir, num: int, shard_size: int = 256, workers: i
 
     try:
         if workers <= 1 or len(todo) <= 1:
+            # One process: compress and write shard i in a thread (zlib releases the
+            # GIL) while the samples of shard i + 1 are generated.
             _init_worker(generator)
-            for i, a, b in todo:
-                done(_write_one(str(out_dir), i, a, b, compress_level, generator))
+            with ThreadPoolExecutor(max_workers=1) as saver:
+                saving = None
+                for i, a, b in todo:
+                    samples = [generator(k) for k in range(a, b)]
+                    if saving is not None:
+                        done(saving.result())
+                    saving = saver.submit(_save_shard, str(out_dir), i, samples, compress_level)
+                if saving is not None:
+                    done(saving.result())
         else:
+            # "spawn": a forked child inherits OpenCV's and BLAS's thread pools in an
+            # unusable state and can hang once the parent has used them.
+            context = multiprocessing.get_context("spawn")
             with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker,
-                                     initargs=(generator,)) as pool:
+                                     initargs=(generator,), mp_context=context) as pool:
                 pending = {pool.submit(_write_one, str(out_dir), i, a, b, compress_level) for i, a, b in todo}
                 try:
                     while pending:

@@ -5,24 +5,20 @@ import os
 import numpy as np
 import pytest
 
-from hand3d_ros.data.shards import MANIFEST_NAME, ShardDataset, ShardError, shard_name, write_shards
+from hand3d_ros.data.shards import MANIFEST_NAME, ArraySource, ShardDataset, ShardError, shard_name, write_shards
 
 
-class ToyGenerator:
-    """Deterministic per index, picklable, with the renderer's kinds of fields."""
-
-    def __init__(self, offset=0):
-        self.offset = offset
-
-    def __call__(self, index):
-        rng = np.random.default_rng([self.offset, index])
-        return {
-            "image": rng.integers(0, 256, (8, 6, 3), dtype=np.uint8),
-            "uv": rng.random((21, 2), dtype=np.float32),
-            "visible": rng.random(21) < 0.5,
-            "hand_side": np.uint8(index % 2),
-            "index": np.int64(index),
-        }
+def ToyGenerator(offset=0, count=16):
+    """Deterministic per index and picklable (worker processes are spawned), with the
+    renderer's kinds of fields."""
+    rng = np.random.default_rng(offset)
+    return ArraySource({
+        "image": rng.integers(0, 256, (count, 8, 6, 3), dtype=np.uint8),
+        "uv": rng.random((count, 21, 2), dtype=np.float32),
+        "visible": rng.random((count, 21)) < 0.5,
+        "hand_side": (np.arange(count) % 2).astype(np.uint8),
+        "index": np.arange(count, dtype=np.int64),
+    })
 
 
 def _read_all(root):
@@ -40,6 +36,7 @@ def test_round_trip(tmp_path):
     assert ds.manifest["fields"]["image"] == {"dtype": "|u1", "shape": [8, 6, 3]}
     for i in (0, 5, 10, -1):
         sample, expected = ds[i], gen(i % 11)
+        assert int(sample["index"]) == i % 11
         assert sample.keys() == expected.keys()
         for key in expected:
             np.testing.assert_array_equal(sample[key], expected[key])

@@ -63,6 +63,7 @@ class SkinConfig:
         palm_lightening: how much lighter palms are, at the darkest tone (0 .. 1).
         redness: max extra redness at knuckles and finger tips (0 .. 0.3).
         nail_tint: how much nails move toward a pale pink (0 .. 1).
+        mottling: range of the skin texture amplitude (relative albedo change).
     """
 
     tone_range: tuple = (0.0, 9.0)
@@ -71,6 +72,7 @@ class SkinConfig:
     palm_lightening: float = 0.45
     redness: float = 0.12
     nail_tint: float = 0.45
+    mottling: tuple = (0.03, 0.12)
 
 
 def sample_skin_srgb(rng: np.random.Generator, config: SkinConfig | None = None) -> tuple:
@@ -81,7 +83,7 @@ def sample_skin_srgb(rng: np.random.Generator, config: SkinConfig | None = None)
     t = tone - lo
     lin = (1 - t) * srgb_to_linear(MONK_SKIN_TONES_SRGB[lo]) + t * srgb_to_linear(MONK_SKIN_TONES_SRGB[lo + 1])
     # The Monk swatches are very desaturated at the light end; real skin is pinker/warmer.
-    warm = np.array([1.0, 0.93, 0.86]) ** rng.uniform(0.5, 1.5)
+    warm = np.array([1.0, 0.86, 0.74]) ** rng.uniform(0.5, 1.5)
     lin = lin * warm
     hue = rng.uniform(-config.hue_jitter, config.hue_jitter)
     lin = lin * np.array([1 + hue, 1.0, 1 - hue]) * (1 + rng.uniform(-config.brightness_jitter,
@@ -141,6 +143,25 @@ def hand_vertex_albedo(features: SkinFeatures, skin_srgb, tone: float, rng: np.r
     return np.clip(albedo, 0.0, 1.0)
 
 
+def skin_detail_textures(count: int = 4, size: int = 128, seed: int = 20171022) -> np.ndarray:
+    """``(count, size, size)`` float32 mottling textures in [-1, 1] for the hand's UV map.
+
+    Blotches (low-frequency value noise) plus fine grain; drawn from a fixed seed so
+    every process makes the same ones. Applied as ``albedo * (1 + amplitude * t)``.
+    """
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(count):
+        t = np.zeros((size, size), np.float32)
+        for cells, weight in ((4, 0.35), (10, 0.35), (32, 0.2), (size // 2, 0.1)):
+            grid = rng.standard_normal((cells, cells)).astype(np.float32)
+            t += weight * cv2.resize(grid, (size, size), interpolation=cv2.INTER_CUBIC)
+        out.append(np.clip(t / (3 * t.std()), -1, 1))
+    return np.stack(out)
+
+
 @dataclass
 class Lighting:
     """Lights in the camera frame (linear RGB).
@@ -181,7 +202,7 @@ class LightingConfig:
     num_lights: tuple = (0, 2)
     ambient: tuple = (0.25, 0.65)
     light: tuple = (0.35, 1.0)
-    background_tint: float = 0.5
+    background_tint: float = 0.3
     specular: tuple = (0.0, 0.25)
     shininess: tuple = (8.0, 40.0)
     wrap: tuple = (0.1, 0.5)
@@ -220,7 +241,7 @@ def sample_lighting(rng: np.random.Generator, background_mean_linear, config: Li
 
 
 def shade(albedo: np.ndarray, normals: np.ndarray, view_dirs: np.ndarray, lighting: Lighting,
-          specular_scale=None) -> np.ndarray:
+          specular_scale=None, light_visibility=None) -> np.ndarray:
     """Shaded linear colour ``(M, 3)``.
 
     Args:
@@ -229,19 +250,28 @@ def shade(albedo: np.ndarray, normals: np.ndarray, view_dirs: np.ndarray, lighti
         view_dirs: ``(M, 3)`` unit vectors from the surface toward the camera.
         lighting: the lights.
         specular_scale: optional ``(M,)`` per-fragment specular multiplier.
+        light_visibility: optional ``(M, L)`` fraction of each light reaching each
+            fragment (shadows); missing columns mean fully lit.
     """
     f32 = np.float32
     hemi = f32(0.5) + f32(0.5) * (normals @ lighting.up.astype(f32))
     light = hemi[:, None] * lighting.sky.astype(f32)[None] + (1 - hemi[:, None]) * lighting.ground.astype(f32)[None]
     spec = np.zeros_like(light)
     w = f32(lighting.wrap)
-    for d, c in zip(lighting.directions.astype(f32), lighting.colours.astype(f32)):
+    for k, (d, c) in enumerate(zip(lighting.directions.astype(f32), lighting.colours.astype(f32))):
         ndl = normals @ d
-        light += np.maximum((ndl + w) / (1 + w), 0)[:, None] * c[None]
+        diffuse = np.maximum((ndl + w) / (1 + w), 0)
+        vis = None
+        if light_visibility is not None and k < light_visibility.shape[1]:
+            vis = light_visibility[:, k].astype(f32)
+            diffuse = diffuse * vis
+        light += diffuse[:, None] * c[None]
         if lighting.specular.max() > 0:
             h = view_dirs + d[None]
             h /= np.maximum(np.linalg.norm(h, axis=1, keepdims=True), f32(1e-9))
             s = np.maximum((normals * h).sum(axis=1), 0) ** f32(lighting.shininess) * (ndl > 0)
+            if vis is not None:
+                s = s * vis
             spec += s[:, None] * c[None]
     strength = lighting.specular.astype(f32)[None]
     if specular_scale is not None:

@@ -117,25 +117,42 @@ def joint_rotation(flexion: float, abduction: float = 0.0, roll: float = 0.0,
     return _rot_y(side_sign * abduction) @ _rot_x(-flexion) @ _rot_z(side_sign * roll)
 
 
-def local_rotations(pose: HandPose, side_sign: float) -> np.ndarray:
-    """``(25, 3, 3)`` joint-local rotations for :func:`skinning.forward_kinematics`."""
-    rot = np.repeat(np.eye(3)[None], NUM_JOINTS, axis=0)
-    rot[WRIST_JOINT] = joint_rotation(pose.wrist[0], pose.wrist[1], 0.0, side_sign)
+def _batched_rotations(flex, abd, roll, side_sign):
+    """``(N, 3, 3)`` = R_y(side * abd) @ R_x(-flex) @ R_z(side * roll) for angle arrays ``(N,)``."""
+    cy, sy = np.cos(side_sign * abd), np.sin(side_sign * abd)
+    cx, sx = np.cos(-flex), np.sin(-flex)
+    cz, sz = np.cos(side_sign * roll), np.sin(side_sign * roll)
+    one, zero = np.ones_like(cx), np.zeros_like(cx)
+    ry = np.stack([np.stack([cy, zero, sy], -1), np.stack([zero, one, zero], -1), np.stack([-sy, zero, cy], -1)], -2)
+    rx = np.stack([np.stack([one, zero, zero], -1), np.stack([zero, cx, -sx], -1), np.stack([zero, sx, cx], -1)], -2)
+    rz = np.stack([np.stack([cz, -sz, zero], -1), np.stack([sz, cz, zero], -1), np.stack([zero, zero, one], -1)], -2)
+    return ry @ rx @ rz
+
+
+def _joint_angles(pose: HandPose):
+    """Per-joint (flexion, abduction, roll) arrays ``(25,)`` of a pose."""
+    flex, abd, roll = np.zeros(NUM_JOINTS), np.zeros(NUM_JOINTS), np.zeros(NUM_JOINTS)
+    flex[WRIST_JOINT], abd[WRIST_JOINT] = pose.wrist[0], pose.wrist[1]
     for i, finger in enumerate(LONG_FINGERS):
         meta, prox, inter, dist, _tip = FINGER_JOINTS[finger]
-        rot[meta] = joint_rotation(pose.cup[i], 0.0, 0.0, side_sign)
-        rot[prox] = joint_rotation(pose.mcp_flex[i], pose.mcp_abd[i], 0.0, side_sign)
-        rot[inter] = joint_rotation(pose.pip_flex[i], 0.0, 0.0, side_sign)
-        rot[dist] = joint_rotation(pose.dip_flex[i], 0.0, 0.0, side_sign)
+        flex[meta] = pose.cup[i]
+        flex[prox], abd[prox] = pose.mcp_flex[i], pose.mcp_abd[i]
+        flex[inter] = pose.pip_flex[i]
+        flex[dist] = pose.dip_flex[i]
     meta, prox, dist, _tip = FINGER_JOINTS["thumb"]
-    flex, abd, roll = pose.thumb_cmc
     # Thumb base: "abduction" lifts the thumb out of the palm plane (about local X of
     # the metacarpal, like flexion but toward the palm normal), "flexion" sweeps it
     # across the palm (about local Y), roll pronates it to face the fingers.
-    rot[meta] = _rot_y(-side_sign * flex) @ _rot_x(-abd) @ _rot_z(side_sign * roll)
-    rot[prox] = joint_rotation(pose.thumb_mcp, 0.0, 0.0, side_sign)
-    rot[dist] = joint_rotation(pose.thumb_ip, 0.0, 0.0, side_sign)
-    return rot
+    flex[meta], abd[meta], roll[meta] = pose.thumb_cmc[1], -pose.thumb_cmc[0], pose.thumb_cmc[2]
+    flex[prox] = pose.thumb_mcp
+    flex[dist] = pose.thumb_ip
+    return flex, abd, roll
+
+
+def local_rotations(pose: HandPose, side_sign: float) -> np.ndarray:
+    """``(25, 3, 3)`` joint-local rotations for :func:`skinning.forward_kinematics`
+    (each :func:`joint_rotation` of the joint's angles)."""
+    return _batched_rotations(*_joint_angles(pose), side_sign)
 
 
 # ----------------------------------------------------------------------------- sampling
@@ -297,6 +314,9 @@ def _sample_wrist(rng, config):
 
 # ----------------------------------------------------------------------------- pinch IK
 
+#: Finger pairs that touch on purpose in a family (thumb-index in pinches).
+TOUCHING_FINGERS = {"pinch": ((0, 1),), "ok": ((0, 1),)}
+
 #: Index into :meth:`HandPose.to_vector` of the thumb parameters the IK adjusts
 #: (CMC flex, abd, roll, MCP, IP).
 _THUMB_SLICE = slice(20, 25)
@@ -387,6 +407,57 @@ def solve_pinch(rig, pose: HandPose, target_finger: str = "index", bone_scale=No
     if move_finger:
         v[12 + fi] = np.clip(DIP_PIP_RATIO * v[8 + fi], LIMITS[12 + fi, 0], LIMITS[12 + fi, 1])
     return HandPose.from_vector(v)
+
+
+def resolve_collisions(rig, pose: HandPose, rng: np.random.Generator, bone_scale=None,
+                       min_axis_gap_m: float = 0.010, attempts: int = 25, allowed_pairs=()) -> tuple:
+    """Change a pose until no two fingers pass through each other.
+
+    The thumb, when involved, is redrawn: first folded alongside the index finger,
+    then from a broad natural range (less and less palmar with every try); long fingers that collide are
+    brought toward zero abduction and their curls toward each other.
+
+    Args:
+        allowed_pairs: finger index pairs ``(f1, f2)``, ``f1 < f2`` (0 thumb .. 4 little)
+            allowed to touch (the thumb and index of a pinch).
+
+    Returns:
+        ``(pose, ok)``: the (clipped) pose and whether it is collision-free.
+    """
+    from .capsules import colliding_fingers
+    from .skinning import forward_kinematics
+
+    scale = np.ones(NUM_JOINTS) if bone_scale is None else np.asarray(bone_scale, np.float64)
+    rest_local = rig.rest_local()
+    v = pose.to_vector()
+    for attempt in range(attempts + 1):
+        world, _ = forward_kinematics(rig, local_rotations(HandPose.from_vector(v), rig.side_sign), scale,
+                                      rest_local=rest_local)
+        pairs = colliding_fingers(world[:, :3, 3], min_axis_gap_m) - set(allowed_pairs)
+        if not pairs:
+            return HandPose.from_vector(v), True
+        if attempt == attempts:
+            break
+        if any(0 in p for p in pairs):
+            if attempt < attempts // 3:  # first: thumb folded alongside the index finger
+                v[20:25] = np.deg2rad([rng.uniform(20, 50), rng.uniform(-12, 8), rng.uniform(0, 25),
+                                       rng.uniform(0, 35), rng.uniform(0, 35)])
+            else:  # then anywhere in a broad natural range, less and less palmar
+                palmar = 1.0 - attempt / attempts
+                v[20:25] = np.deg2rad([rng.uniform(-15, 45), rng.uniform(-15, -15 + 50 * palmar),
+                                       rng.uniform(0, 35), rng.uniform(-5, 45), rng.uniform(-10, 50)])
+        for f1, f2 in pairs:
+            for f in (f1, f2):
+                if f > 0:
+                    v[4 + f - 1] *= 0.6  # abduction toward neutral
+            if f1 > 0 and f2 > 0:  # neighbours curled differently: bring the curls together
+                i, j = f1 - 1, f2 - 1
+                for base in (0, 8, 12):
+                    mean = 0.5 * (v[base + i] + v[base + j])
+                    v[base + i] = 0.7 * v[base + i] + 0.3 * mean
+                    v[base + j] = 0.7 * v[base + j] + 0.3 * mean
+        v = np.clip(v, LIMITS[:, 0], LIMITS[:, 1])
+    return HandPose.from_vector(v), False
 
 
 def interpolate_poses(a: HandPose, b: HandPose, t: float) -> HandPose:

@@ -188,11 +188,21 @@ _PROCEDURAL = {
 }
 
 
+#: Kinds without sharp detail, rendered at half resolution for speed.
+_SMOOTH_KINDS = ("gradient", "noise", "marble", "bokeh", "stripes")
+
+
 def procedural_background(rng: np.random.Generator, h: int, w: int, kind: str | None = None) -> np.ndarray:
     """One procedural background ``(H, W, 3)`` float32 sRGB; ``kind`` from
     :data:`PROCEDURAL_KINDS` or random."""
     kind = kind or PROCEDURAL_KINDS[rng.integers(len(PROCEDURAL_KINDS))]
-    return np.clip(_PROCEDURAL[kind](rng, h, w), 0, 1).astype(np.float32)
+    if kind in _SMOOTH_KINDS:  # smooth textures: compute at half resolution, upsample
+        cv2 = _cv2()
+        img = _PROCEDURAL[kind](rng, (h + 1) // 2, (w + 1) // 2)
+        img = cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR)
+    else:
+        img = _PROCEDURAL[kind](rng, h, w)
+    return np.clip(img, 0, 1).astype(np.float32)
 
 
 def _split_of(path: Path, val_fraction: float) -> str:

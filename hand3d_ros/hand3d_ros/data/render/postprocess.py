@@ -10,10 +10,6 @@ from dataclasses import dataclass
 import numpy as np
 
 
-#: Entries of the tone-curve lookup table (finer than the 8-bit output).
-_GAMMA_LUT_SIZE = 4096
-
-
 @dataclass
 class PostConfig:
     """Camera effects.
@@ -71,18 +67,32 @@ def jpeg_roundtrip(img_u8: np.ndarray, quality: int) -> np.ndarray:
 
 
 def apply_camera_effects(rng: np.random.Generator, img: np.ndarray, config: PostConfig | None = None) -> np.ndarray:
-    """Random motion blur, gamma, noise and JPEG; returns RGB uint8 ``(H, W, 3)``."""
+    """Random motion blur, tone curve (gamma), sensor noise and JPEG.
+
+    Args:
+        rng: the only source of randomness (OpenCV's generator is seeded from it).
+        img: float32 sRGB ``(H, W, 3)`` in [0, 1].
+
+    Returns:
+        RGB uint8 ``(H, W, 3)``.
+    """
+    import cv2
+
     config = config or PostConfig()
     w = img.shape[1]
     if rng.random() < config.motion_blur_probability:
         img = motion_blur(img, rng.uniform(*config.motion_blur_px) * w / 320, rng.uniform(0, np.pi))
     gamma = rng.uniform(*config.gamma)
-    lut = np.power(np.linspace(0, 1, _GAMMA_LUT_SIZE, dtype=np.float32), np.float32(gamma))
-    img = lut[np.clip(img * np.float32(_GAMMA_LUT_SIZE - 1) + np.float32(0.5), 0, _GAMMA_LUT_SIZE - 1).astype(np.int32)]
-    sigma = rng.uniform(*config.noise_sigma) / 255.0
+    sigma = rng.uniform(*config.noise_sigma)
+    noise_seed = int(rng.integers(0, 2**31 - 1))
+    out = cv2.convertScaleAbs(img, alpha=255.0)  # rounds and saturates to uint8
+    lut = np.clip(np.power(np.arange(256) / 255.0, gamma) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    out = cv2.LUT(out, lut)
     if sigma > 0:
-        img = img + rng.standard_normal(img.shape, dtype=np.float32) * np.float32(sigma)
-    out = to_uint8(img)
+        noise = np.empty(img.shape, np.int16)
+        cv2.setRNGSeed(noise_seed)
+        cv2.randn(noise, 0.0, float(sigma))
+        out = cv2.add(out, noise, dtype=cv2.CV_8U)
     if rng.random() < config.jpeg_probability:
         out = jpeg_roundtrip(out, int(rng.integers(config.jpeg_quality[0], config.jpeg_quality[1] + 1)))
     return out

@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hand3d_ros.core.keypoints import FINGERS, NUM_KEYPOINTS
+from hand3d_ros.core.keypoints import FINGERS
 
 from . import articulation as art
 from .appearance import (LightingConfig, SkinConfig, hand_vertex_albedo, linear_to_srgb_lut,
+                         skin_detail_textures,
                          sample_lighting, sample_skin_srgb, shade, skin_features, srgb_to_linear)
 from .assets import resolve_asset_dir
+from .capsules import capsule_occlusion
 from .backgrounds import BackgroundConfig, PhotoLibrary, random_colour, sample_background
 from .camera import (CameraConfig, sample_forearm_rotation, sample_hand_centre, sample_intrinsics,
                      scale_intrinsics)
@@ -27,8 +29,9 @@ from .geometry import (PART_CLUTTER, PART_OCCLUDER, ForearmConfig, Mesh, box_mes
                        disc_mesh, forearm_mesh, sphere_mesh)
 from .postprocess import PostConfig, apply_camera_effects, to_uint8
 from .raster import project, rasterize
+from .shadows import ShadowConfig, shadow_visibility
 from .skeleton import FINGER_JOINTS, JOINT_INDEX, KEYPOINT_JOINT, NUM_JOINTS, WRIST_JOINT
-from .skinning import HAND_SIDES, load_rig, pose_hand
+from .skinning import HAND_SIDES, forward_kinematics, load_rig, pose_hand
 from .visibility import first_hits, keypoint_sample_pixels, keypoint_visibility
 
 #: Bump when the generator's output for a given seed changes.
@@ -82,6 +85,14 @@ class RenderConfig:
             otherwise the scene is drawn again.
         min_keypoints_in_image: least keypoints inside the image, else drawn again.
         max_attempts: how often a scene is drawn again before giving up.
+        max_pose_attempts: how often a pose whose fingers intersect (after
+            ``articulation.resolve_collisions``) is drawn again.
+        min_finger_axis_gap_m: closest allowed distance between the bone axes of two
+            fingers (metres, see ``capsules.self_intersecting``).
+        bone_radius_m: bone capsule radius for the ambient occlusion (metres, at scale 1).
+        occlusion_strength: ambient occlusion multiplier (0 = off).
+        shadow_probability: chance that the strongest light casts shadows (0 .. 1).
+        shadow: shadow map settings.
         background_dirs: extra folders of background photos.
         system_photos: also use photos found on the machine (scikit-image, wallpapers).
     """
@@ -102,6 +113,11 @@ class RenderConfig:
     min_hand_fraction: float = 0.004
     min_keypoints_in_image: int = 10
     max_attempts: int = 20
+    max_pose_attempts: int = 3
+    min_finger_axis_gap_m: float = 0.010
+    bone_radius_m: float = 0.009
+    occlusion_strength: float = 1.0
+    shadow_probability: float = 0.8
     background_dirs: tuple = ()
     system_photos: bool = True
     pose: art.PoseSamplingConfig = field(default_factory=art.PoseSamplingConfig)
@@ -111,6 +127,7 @@ class RenderConfig:
     lighting: LightingConfig = field(default_factory=LightingConfig)
     background: BackgroundConfig = field(default_factory=BackgroundConfig)
     post: PostConfig = field(default_factory=PostConfig)
+    shadow: ShadowConfig = field(default_factory=ShadowConfig)
 
     def to_dict(self) -> dict:
         """JSON-friendly dict of the whole configuration."""
@@ -138,6 +155,7 @@ class HandInstance:
         centre: ``(3,)`` camera-frame position (metres) of the hand centre (midpoint of
             the wrist and the middle-finger MCP).
         albedo: ``(V, 3)`` linear skin albedo per vertex; skin_srgb, skin_tone: base colour.
+        texture: index of the skin detail texture; texture_amplitude: its strength.
         forearm: forearm/sleeve :class:`Mesh` in the (unscaled) wrist frame.
     """
 
@@ -152,6 +170,8 @@ class HandInstance:
     skin_srgb: np.ndarray
     skin_tone: float
     forearm: Mesh
+    texture: int = 0
+    texture_amplitude: float = 0.0
 
 
 @dataclass
@@ -166,6 +186,7 @@ class Scene:
     lighting: object
     extras: Mesh | None = None
     extras_object: np.ndarray | None = None
+    shadows: bool = True
 
 
 @dataclass
@@ -237,6 +258,7 @@ class HandRenderer:
         self.rigs = {side: load_rig(path, side) for side in HAND_SIDES}
         self.rest_local = {side: rig.rest_local() for side, rig in self.rigs.items()}
         self.features = {side: skin_features(rig) for side, rig in self.rigs.items()}
+        self.skin_textures = skin_detail_textures()
         self.photos = PhotoLibrary.for_split(self.config.split, self.config.background_dirs,
                                              self.config.system_photos)
 
@@ -264,7 +286,13 @@ class HandRenderer:
             side = "left" if rng.random() < cfg.left_probability else "right"
         rig = self.rigs[side]
         bone_scale = self.sample_bone_scale(rng)
-        pose, family = art.sample_pose(rng, family, cfg.pose, rig, bone_scale)
+        for _ in range(cfg.max_pose_attempts):  # poses whose fingers pass through each other
+            pose, drawn = art.sample_pose(rng, family, cfg.pose, rig, bone_scale)
+            pose, ok = art.resolve_collisions(rig, pose, rng, bone_scale, cfg.min_finger_axis_gap_m,
+                                              allowed_pairs=art.TOUCHING_FINGERS.get(drawn, ()))
+            if ok:
+                break
+        family = drawn
         skin_srgb, tone = sample_skin_srgb(rng, cfg.skin)
         albedo = hand_vertex_albedo(self.features[side], skin_srgb, tone, rng, cfg.skin)
         sleeve = random_colour(rng, skin_like_probability=0.0)
@@ -272,7 +300,8 @@ class HandRenderer:
         return HandInstance(side=side, pose=pose, family=family, scale=rng.uniform(*cfg.hand_scale),
                             bone_scale=bone_scale, rotation=np.eye(3),
                             centre=np.array([0.0, 0.0, 0.5]), albedo=albedo, skin_srgb=skin_srgb,
-                            skin_tone=tone, forearm=forearm)
+                            skin_tone=tone, forearm=forearm, texture=int(rng.integers(len(self.skin_textures))),
+                            texture_amplitude=float(rng.uniform(*cfg.skin.mottling)))
 
     def place_hand(self, rng, hand: HandInstance, K: np.ndarray) -> HandInstance:
         """Random orientation and position of ``hand`` in front of the camera ``K``."""
@@ -297,15 +326,29 @@ class HandRenderer:
         return PosedInstance(vertices=posed.vertices + shift, normals=posed.normals,
                              joints=joints + shift, forearm=hand.forearm.transformed(wrist_frame))
 
-    def sample_extras(self, rng, posed: list) -> tuple:
+    def hand_keypoints(self, hand: HandInstance) -> np.ndarray:
+        """``(21, 3)`` camera-frame keypoints of a hand (forward kinematics only, no skinning)."""
+        rig = self.rigs[hand.side]
+        root = np.eye(4)
+        root[:3, :3] = hand.scale * hand.rotation @ rig.rest_world[WRIST_JOINT][:3, :3].T
+        world, _ = forward_kinematics(rig, art.local_rotations(hand.pose, rig.side_sign), hand.bone_scale,
+                                      root, self.rest_local[hand.side])
+        joints = world[:, :3, 3]
+        centre = 0.5 * (joints[WRIST_JOINT] + joints[JOINT_INDEX["middle-finger-phalanx-proximal"]])
+        return (joints + (hand.centre - centre))[KEYPOINT_JOINT]
+
+    def sample_extras(self, rng, keypoints: list) -> tuple:
         """Occluders in front of the hands and clutter behind them (camera frame).
+
+        Args:
+            keypoints: ``(21, 3)`` camera-frame keypoints of each hand.
 
         Returns:
             ``(mesh or None, object id per vertex or None)``.
         """
         cfg = self.config
         meshes, objects = [], []
-        all_xyz = np.concatenate([p.xyz for p in posed])
+        all_xyz = np.concatenate(keypoints)
         if rng.random() < cfg.occluder_probability:
             for _ in range(int(rng.integers(1, 3))):
                 anchor = all_xyz[rng.integers(len(all_xyz))]
@@ -352,9 +395,10 @@ class HandRenderer:
             hands.append(self.place_hand(rng, hand, K))
         background = sample_background(rng, cfg.height, cfg.width, self.photos, cfg.background)
         lighting = sample_lighting(rng, srgb_to_linear(background[::8, ::8].reshape(-1, 3).mean(0)), cfg.lighting)
-        extras, extras_object = self.sample_extras(rng, [self.pose_instance(h) for h in hands])
+        extras, extras_object = self.sample_extras(rng, [self.hand_keypoints(h) for h in hands])
         return Scene(K=K, height=cfg.height, width=cfg.width, hands=hands, background=background,
-                     lighting=lighting, extras=extras, extras_object=extras_object)
+                     lighting=lighting, extras=extras, extras_object=extras_object,
+                     shadows=bool(rng.random() < cfg.shadow_probability))
 
     # ------------------------------------------------------------------ rendering
     def render(self, scene: Scene, with_depth: bool | None = None) -> dict:
@@ -379,8 +423,12 @@ class HandRenderer:
         verts, normals, faces, albedo, spec, part, obj = [], [], [], [], [], [], []
         offset = 0
 
-        def add(v, n, f, a, s, p, o):
+        tex_uv, tex_amp = [], []
+
+        def add(v, n, f, a, s, p, o, uv=None, amp=0.0):
             nonlocal offset
+            tex_uv.append(np.zeros((len(v), 2), np.float32) if uv is None else uv)
+            tex_amp.append(np.full(len(v), amp, np.float32))
             verts.append(v)
             normals.append(n)
             faces.append(np.asarray(f, np.int64) + offset)
@@ -392,10 +440,14 @@ class HandRenderer:
 
         for hand, p in zip(scene.hands, posed):
             rig = self.rigs[hand.side]
-            add(p.vertices, p.normals, rig.faces, hand.albedo,
-                1.0 + self.features[hand.side].nail, rig.vertex_part, 1 + HAND_SIDE_ID[hand.side])
+            ao = capsule_occlusion(p.vertices, p.normals, rig.vertex_part, p.joints,
+                                   cfg.bone_radius_m * hand.scale, cfg.occlusion_strength)
+            add(p.vertices, p.normals, rig.faces, hand.albedo * ao[:, None],
+                1.0 + self.features[hand.side].nail, rig.vertex_part, 1 + HAND_SIDE_ID[hand.side],
+                rig.uv, hand.texture_amplitude)
             fa = p.forearm
             add(fa.vertices, fa.normals, fa.faces, fa.colors, 0.6, fa.face_part[0], OBJECT_ARM)
+        caster_faces = sum(len(f) for f in faces)  # hands and forearms cast shadows
         if scene.extras is not None:
             ex = scene.extras
             ex_part = np.full(len(ex.vertices), PART_CLUTTER)
@@ -410,20 +462,10 @@ class HandRenderer:
         Ks = scale_intrinsics(scene.K, ss)
         Hs, Ws = H * ss, W * ss
         frag = rasterize(verts, faces, Ks, Hs, Ws)
-        corner = faces[frag.face, np.argmax(frag.bary, axis=1)]
+        corner = np.take(faces.ravel(), frag.face * 3 + np.argmax(frag.bary, axis=1))
         frag_obj = obj[corner]
         frag_part = part[corner]
-        # Shading.
-        corners = faces[frag.face]
-        n = _interpolate(frag.bary, normals, corners)
-        n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-9)
-        a = _interpolate(frag.bary, albedo, corners)
-        s = _interpolate(frag.bary, spec[:, None], corners)[:, 0]
         rows, cols = np.divmod(frag.pixel, Ws)
-        rays = np.stack([(cols - Ks[0, 2]) / Ks[0, 0], (rows - Ks[1, 2]) / Ks[1, 1], np.ones(cols.size)],
-                        1).astype(np.float32)
-        view = -rays / np.linalg.norm(rays, axis=1, keepdims=True)
-        colour = linear_to_srgb_lut(shade(a, n, view, scene.lighting, s))
         # Work in the output-resolution box around all fragments.
         if frag.pixel.size:
             y0, y1 = int(rows.min()) // ss, int(rows.max()) // ss + 1
@@ -432,20 +474,55 @@ class HandRenderer:
             y0, y1, x0, x1 = 0, 1, 0, 1
         ch, cw = (y1 - y0) * ss, (x1 - x0) * ss
         local = (rows - y0 * ss) * cw + (cols - x0 * ss)
-        # Anti-aliased composite over the background (box filter of the supersamples).
-        cover = np.zeros(ch * cw, np.float32)
-        cover[local] = 1.0
-        fg = np.zeros((ch * cw, 3), np.float32)
-        fg[local] = colour
-        fg = _box_down(fg.reshape(ch, cw, 3), ss)
-        alpha = _box_down(cover.reshape(ch, cw), ss)
+        slot = np.full(ch * cw, -1, np.int64)
+        slot[local] = np.arange(frag.pixel.size)
+        grid = slot.reshape(ch, cw)
+        # Multisample anti-aliasing: coverage from every supersample, one shading sample
+        # per output pixel (its centre-most covered supersample).
+        c = ss // 2
+        pick = grid[c::ss, c::ss].copy()
+        for i in range(ss):
+            for j in range(ss):
+                if (i, j) != (c, c):
+                    pick = np.where(pick >= 0, pick, grid[i::ss, j::ss])
+        shaded = np.flatnonzero(pick.ravel() >= 0)
+        sel = pick.ravel()[shaded]
+        bary = frag.bary[sel]
+        corners = np.take(faces, frag.face[sel], axis=0)
+        n = _interpolate(bary, normals, corners)
+        n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-9)
+        a = _interpolate(bary, albedo, corners)
+        if scene.hands:  # skin mottling from the hand's UV map (one texture per image)
+            tex = self.skin_textures[scene.hands[0].texture]
+            uv = _interpolate(bary, np.concatenate(tex_uv), corners)
+            amp = _interpolate(bary, np.concatenate(tex_amp)[:, None], corners)[:, 0]
+            size = tex.shape[0]
+            tu = np.clip((uv[:, 0] * size).astype(np.int64), 0, size - 1)
+            tv = np.clip((uv[:, 1] * size).astype(np.int64), 0, size - 1)
+            a *= (1.0 + amp * tex[tv, tu])[:, None]
+        s = _interpolate(bary, spec[:, None], corners)[:, 0]
+        rays = np.stack([(cols[sel] - Ks[0, 2]) / Ks[0, 0], (rows[sel] - Ks[1, 2]) / Ks[1, 1],
+                         np.ones(sel.size)], 1).astype(np.float32)
+        view = -rays / np.linalg.norm(rays, axis=1, keepdims=True)
+        visibility = None
+        if scene.shadows and len(scene.lighting.directions) and sel.size:
+            points = rays * frag.depth[sel][:, None]
+            centre = np.mean([h.centre for h in scene.hands], axis=0)
+            strongest = int(np.argmax(scene.lighting.colours.sum(axis=1)))
+            visibility = np.ones((sel.size, len(scene.lighting.directions)), np.float32)
+            visibility[:, strongest] = shadow_visibility(verts, faces[:caster_faces], centre,
+                                                         scene.lighting.directions[strongest], points, n, cfg.shadow)
+        colour = linear_to_srgb_lut(shade(a, n, view, scene.lighting, s, visibility))
+        alpha = _box_down((grid >= 0).astype(np.float32), ss)
+        fg = np.zeros(((y1 - y0) * (x1 - x0), 3), np.float32)
+        fg[shaded] = colour * alpha.ravel()[shaded, None]
         image = scene.background.astype(np.float32, copy=True)
-        image[y0:y1, x0:x1] = fg + (1.0 - alpha)[..., None] * image[y0:y1, x0:x1]
+        image[y0:y1, x0:x1] = fg.reshape(y1 - y0, x1 - x0, 3) + (1.0 - alpha)[..., None] * image[y0:y1, x0:x1]
         # Object ids and mask at output resolution: the id covering most supersamples.
         obj_s = np.zeros(ch * cw, np.uint8)
         obj_s[local] = frag_obj
         obj_grid = obj_s.reshape(ch, cw)
-        present = np.unique(frag_obj)
+        present = np.flatnonzero(np.bincount(frag_obj, minlength=NUM_OBJECTS))
         counts = [ss * ss - _box_count(obj_grid != 0, ss)]  # background
         for o in present:
             counts.append(_box_count(obj_grid == o, ss))
@@ -477,7 +554,7 @@ class HandRenderer:
             sides.append(HAND_SIDE_ID[hand.side])
         out.update(uv=np.stack(uvs), xyz=np.stack(xyzs), visible=np.stack(vis),
                    hand_side=np.array(sides, np.uint8))
-        out["image"] = image.astype(np.float32)
+        out["image"] = image
         return out
 
     def finish_image(self, rendered: dict, rng) -> dict:

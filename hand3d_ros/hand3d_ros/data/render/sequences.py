@@ -2,7 +2,8 @@
 
 Each sequence keeps its camera, background, lights, skin and clutter, and moves the
 hand(s) through 2-4 keyframes (sometimes changing gesture) with smoothstep
-interpolation of joint angles, wrist rotation (geodesic) and position. Frames carry
+interpolation of joint angles, wrist rotation (geodesic) and position. Keyframe poses
+are collision-free; poses in between are not checked. Frames carry
 the single-sample fields (see ``scene.SAMPLE_FIELDS``) plus ``timestamp`` (seconds)
 and ``frame``/``sequence`` indices. Camera noise and JPEG are drawn per frame.
 
@@ -131,6 +132,8 @@ def plan_sequence(renderer: HandRenderer, rng: np.random.Generator, config: Sequ
             if rng.random() < config.gesture_change_probability:
                 family = None
             pose, fam = art.sample_pose(rng, family, cfg.pose, rig, hand.bone_scale)
+            pose, _ = art.resolve_collisions(rig, pose, rng, hand.bone_scale, cfg.min_finger_axis_gap_m,
+                                             allowed_pairs=art.TOUCHING_FINGERS.get(fam, ()))
             family = fam
             axis = rng.normal(size=3)
             delta = _exp_rotation(axis / np.linalg.norm(axis) * np.deg2rad(rng.uniform(0, config.rotation_deg)))
@@ -187,12 +190,13 @@ def sequence_frame(renderer: HandRenderer, seed: int, sequence_index: int, t: in
                    two_hands: bool = False, config: SequenceConfig | None = None) -> dict:
     """Frame ``t`` of sequence ``sequence_index`` (depends only on seed, split, index, t)."""
     config = config or SequenceConfig()
-    key = (id(renderer), int(seed), int(sequence_index), bool(two_hands), repr(config))
-    if key not in _PLAN_CACHE:
+    key = (int(seed), int(sequence_index), bool(two_hands), repr(config), repr(renderer.config))
+    cached = _PLAN_CACHE.get(key)
+    if cached is None or cached[0] is not renderer:
         _PLAN_CACHE.clear()  # sequences are rendered frame after frame: keep one plan
         rng = renderer.rng_for(seed, sequence_index, stream=1 + int(two_hands))
-        _PLAN_CACHE[key] = plan_sequence(renderer, rng, config, two_hands)
-    scene, tracks = _PLAN_CACHE[key]
+        _PLAN_CACHE[key] = cached = (renderer, plan_sequence(renderer, rng, config, two_hands))
+    scene, tracks = cached[1]
     out = renderer.render(frame_scene(scene, tracks, float(t)))
     post_rng = np.random.default_rng(np.random.SeedSequence(
         [int(seed), int(sequence_index), int(t), 7 + int(two_hands)]))

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .gltf import Glb, load_glb
-from .skeleton import JOINT_CHILD, JOINT_INDEX, JOINT_NAMES, JOINT_PARENT, NUM_JOINTS, WRIST_JOINT
+from .skeleton import JOINT_CHILD, JOINT_INDEX, JOINT_PARENT, NUM_JOINTS
 
 HAND_SIDES = ("left", "right")
 
@@ -50,12 +50,17 @@ class HandRig:
 
     def rest_local(self) -> np.ndarray:
         """``(25, 4, 4)`` rest transform of each joint relative to its chain parent
-        (the wrist's is its rest world transform)."""
+        (the wrist's is its rest world transform). Computed once, then cached."""
+        cached = self.__dict__.get("_rest_local")
+        if cached is not None:
+            return cached
         local = self.rest_world.copy()
         for j in range(NUM_JOINTS):
             p = JOINT_PARENT[j]
             if p >= 0:
                 local[j] = np.linalg.inv(self.rest_world[p]) @ self.rest_world[j]
+        local.flags.writeable = False
+        self.__dict__["_rest_local"] = local
         return local
 
 

@@ -82,3 +82,23 @@ def test_triangles_behind_the_near_plane_and_off_screen_are_dropped():
     assert rasterize(behind, np.array([[0, 1, 2], [0, 2, 1]]), K, H, W).pixel.size == 0
     off = _front([[5.0, 5.0, 0.5], [5.2, 5.0, 0.5], [5.1, 5.2, 0.5]])
     assert rasterize(off, np.array([[0, 1, 2]]), K, H, W).pixel.size == 0
+
+
+def test_shadow_map_darkens_what_lies_behind_a_caster():
+    from hand3d_ros.data.render.shadows import shadow_visibility
+
+    def quad(z, half):  # facing the camera
+        v = np.array([[-half, -half, z], [half, -half, z], [half, half, z], [-half, half, z]])
+        return v, np.array([[0, 2, 1], [0, 3, 2]])
+
+    caster_v, caster_f = quad(0.45, 0.03)
+    floor_v, floor_f = quad(0.55, 0.2)
+    verts = np.concatenate([caster_v, floor_v])
+    faces = np.concatenate([caster_f, floor_f + 4])
+    light = np.array([0.0, 0.0, -1.0])  # from the camera side, straight down the z axis
+    points = np.array([[0.0, 0.0, 0.55], [0.1, 0.1, 0.55], [0.0, 0.0, 0.45]])
+    normals = np.tile([0.0, 0.0, -1.0], (3, 1))
+    lit = shadow_visibility(verts, faces, np.array([0, 0, 0.5]), light, points, normals)
+    assert lit[0] < 0.2  # on the floor behind the caster
+    assert lit[1] > 0.9  # on the floor beside it
+    assert lit[2] > 0.9  # the caster itself is lit (no self-shadowing)

@@ -64,10 +64,11 @@ def test_visible_keypoints_lie_on_the_hand_mask_and_depth(renderer):
             u, v = np.round(s["uv"][k]).astype(int)
             assert grown[v, u], f"sample {index} keypoint {k} at {u},{v} is off the hand"
             checked += 1
-            # skin lies in front of the joint centre, within a few centimetres
+            # skin lies in front of the joint centre, within a bone length (a finger
+            # pointing at the camera puts its own phalanx several cm in front)
             d = s["depth"][v, u]
             if mask[v, u] and d > 0:
-                assert s["xyz"][k, 2] - 0.04 < d < s["xyz"][k, 2] + 0.005
+                assert s["xyz"][k, 2] - 0.08 < d < s["xyz"][k, 2] + 0.005
         assert s["visible"].sum() >= 1
         assert (s["depth"][mask] > 0).all()
     assert checked > 30
@@ -82,6 +83,9 @@ def test_same_seed_same_bytes_and_splits_differ(renderer):
     for key in a:
         assert np.asarray(a[key]).tobytes() == np.asarray(b[key]).tobytes(), key
     assert renderer.sample(5, 4)["image"].tobytes() != a["image"].tobytes()
+    fresh = HandRenderer(RenderConfig(height=SIZE, width=SIZE)).sample(5, 3)  # no hidden state
+    for key in a:
+        assert np.asarray(a[key]).tobytes() == np.asarray(fresh[key]).tobytes(), key
     val = HandRenderer(RenderConfig(height=SIZE, width=SIZE, split="val")).sample(5, 3)
     assert val["image"].tobytes() != a["image"].tobytes()
     assert not np.allclose(val["xyz"], a["xyz"])
