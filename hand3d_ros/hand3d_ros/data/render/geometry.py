@@ -129,27 +129,26 @@ def forearm_mesh(rng: np.random.Generator, skin_rgb, sleeve_rgb,
     config = config or ForearmConfig()
     rings_z = np.concatenate([np.linspace(0.0, config.elbow_distance_m, 9),
                               np.linspace(config.elbow_distance_m, config.length_m, 5)[1:]])
-    t = np.clip(rings_z / config.elbow_distance_m, 0, 1)
-    rx = config.wrist_radius_m[0] + t * (config.elbow_radius_m[0] - config.wrist_radius_m[0])
-    ry = config.wrist_radius_m[1] + t * (config.elbow_radius_m[1] - config.wrist_radius_m[1])
+
+    def radii(z):
+        """(rx, ry) of the arm at distances z from the wrist: wrist to elbow, then constant."""
+        t = np.clip(z / config.elbow_distance_m, 0, 1)
+        return tuple(w + t * (e - w) for w, e in zip(config.wrist_radius_m, config.elbow_radius_m))
+
     has_sleeve = rng.random() >= config.bare_arm_probability
     sleeve_at = rng.uniform(*config.sleeve_start_m) if has_sleeve else config.length_m
     arm_z = rings_z[rings_z <= sleeve_at + 0.02] if has_sleeve else rings_z
     if has_sleeve and arm_z[-1] < sleeve_at + 0.02:
         arm_z = np.append(arm_z, sleeve_at + 0.02)
-    arm_t = np.clip(arm_z / config.elbow_distance_m, 0, 1)
-    arm_rx = config.wrist_radius_m[0] + arm_t * (config.elbow_radius_m[0] - config.wrist_radius_m[0])
-    arm_ry = config.wrist_radius_m[1] + arm_t * (config.elbow_radius_m[1] - config.wrist_radius_m[1])
+    arm_rx, arm_ry = radii(arm_z)
     v, n, f = _tube(arm_z, arm_rx, arm_ry, config.segments, cap_start=False, cap_end=not has_sleeve)
     meshes = [Mesh(v, n, f, np.repeat(np.asarray(skin_rgb, np.float64)[None], len(v), 0),
                    np.full(len(f), PART_FOREARM))]
     if has_sleeve:
         factor = rng.uniform(*config.sleeve_radius_factor)
         sz = np.concatenate([[sleeve_at], rings_z[rings_z > sleeve_at + 0.01]])
-        st = np.clip(sz / config.elbow_distance_m, 0, 1)
-        srx = factor * (config.wrist_radius_m[0] + st * (config.elbow_radius_m[0] - config.wrist_radius_m[0]))
-        sry = factor * (config.wrist_radius_m[1] + st * (config.elbow_radius_m[1] - config.wrist_radius_m[1]))
-        v, n, f = _tube(sz, srx, sry, config.segments, cap_start=True, cap_end=True)
+        srx, sry = radii(sz)
+        v, n, f = _tube(sz, factor * srx, factor * sry, config.segments, cap_start=True, cap_end=True)
         meshes.append(Mesh(v, n, f, np.repeat(np.asarray(sleeve_rgb, np.float64)[None], len(v), 0),
                            np.full(len(f), PART_SLEEVE)))
     return concatenate(meshes)
