@@ -1,6 +1,6 @@
 """`hand3d export`: the three networks to ONNX, with a parity check against PyTorch.
 
-Writes ``<out>/<network>-<config>-<key16>.onnx`` (named inputs/outputs, dynamic batch,
+Writes ``<out>/<network>-<config>-w<sha8>-<key16>.onnx`` (named inputs/outputs, dynamic batch,
 metadata_props; see :mod:`hand3d_ros.inference.export`), then runs every graph with
 ONNX Runtime on the inputs the pipeline really feeds the networks (hand-like synthetic
 frames through the pipeline's own preprocessing and cropping) and prints the largest

@@ -9,7 +9,7 @@ changes).
 Layout under ``cache_dir`` (default :data:`DEFAULT_CACHE_DIR`, overridable with the
 ``HAND3D_CACHE_DIR`` environment variable or an explicit argument)::
 
-    onnx/<network>-<variant>-<key16>.onnx            exported graphs (see export.py)
+    onnx/<network>-<config>-w<sha8>-<key16>.onnx     exported graphs (see export.py)
     engines/<name>-<precision>-<key16>.engine        serialised TensorRT engine
     engines/<name>-<precision>-<key16>.json          sidecar: the key, its digest, the
                                                      engine's sha256 and size

@@ -16,9 +16,10 @@ poseprior     ``score_maps`` (N, K, s, s), ``hand_side``       ``w_c`` (N, K, 3)
 
 Each file carries ``metadata_props`` (keys prefixed ``hand3d.``): network, config name,
 weights sha256, cache key, input/output names and shapes, preprocessing, keypoint order,
-opset, exporter versions. Files are named ``<network>-<config>-<key16>.onnx`` where the key
-hashes everything the graph depends on (weights, layer table, opset, outputs, this
-module's format version), so a cache folder can hold many and re-use the right one.
+opset, exporter versions. Files are named ``<network>-<config>-w<sha8>-<key16>.onnx``: sha8
+begins the weights' sha256, the key hashes everything the graph depends on (weights,
+layer table, opset, outputs, this module's format version), so a cache folder can hold
+many and re-use the right one.
 
 Mask growing and cropping stay outside the graphs (DESIGN.md section 5).
 """
@@ -52,8 +53,9 @@ MIN_OPSET = 17
 PARITY_TOLERANCE = 1e-4
 #: Prefix of this project's metadata_props keys.
 META_PREFIX = "hand3d."
-#: Hex characters of the cache key in file names.
+#: Hex characters of the cache key and of the weights' sha256 in file names.
 NAME_KEY_CHARS = 16
+NAME_WEIGHTS_CHARS = 8
 #: Name of the dynamic batch axis in the graphs.
 BATCH_AXIS = "batch"
 
@@ -174,9 +176,10 @@ def _num_stages(model_set: ModelSet) -> int:
 
 
 def graph_file_name(model_set: ModelSet, network: str, key: str, all_stages: bool = False) -> str:
-    """``<network>[-stages]-<config>-<key16>.onnx``."""
+    """``<network>[-stages]-<config>-w<weights sha256, 8>-<key16>.onnx``."""
     tag = f"{network}-stages" if all_stages else network
-    return f"{tag}-{safe_name(model_set.config_name)}-{key[:NAME_KEY_CHARS]}.onnx"
+    weights = weights_sha256(model_set, network)[:NAME_WEIGHTS_CHARS]
+    return f"{tag}-{safe_name(model_set.config_name)}-w{weights}-{key[:NAME_KEY_CHARS]}.onnx"
 
 
 @dataclass

@@ -45,8 +45,8 @@ def test_graph_names_batch_axis_and_checker(graphs, lite, name):
     for value in list(model.graph.input) + list(model.graph.output):
         assert value.type.tensor_type.shape.dim[0].dim_param == export.BATCH_AXIS, value.name
     assert max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) >= 17
-    assert graph.path.name.startswith(f"{name}-lite-")
-    assert graph.key[:export.NAME_KEY_CHARS] in graph.path.name
+    sha = tensor_sha256(lite.networks[graph.network].state_dict())
+    assert graph.path.name == f"{name}-lite-w{sha[:8]}-{graph.key[:export.NAME_KEY_CHARS]}.onnx"
 
 
 def test_metadata_props(graphs, lite):

@@ -69,7 +69,7 @@ def test_pipeline_results_match_torch(backends, lite):
 def test_session_settings(backends):
     _, ort_backend, _ = backends
     assert ort_backend.name == "onnxruntime-cpu" and ort_backend.provider == orb.CPU_EP
-    assert ort_backend.describe() == "onnxruntime-cpu (fp32, 1 threads)"
+    assert ort_backend.describe() == "onnxruntime-cpu (fp32, 1 thread)"
     for session in ort_backend.sessions.values():
         options = session.get_session_options()
         assert options.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_ALL

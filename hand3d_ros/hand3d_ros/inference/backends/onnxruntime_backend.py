@@ -174,8 +174,9 @@ class OnnxRuntimeBackend(Backend):
             return OnnxRuntimeBackend._session(ort, path, options, providers[1:])
 
     def describe(self) -> str:
-        threads = self.settings.intra_op_threads or "default"
-        extra = f", {threads} threads" if self.device.type == "cpu" else ""
+        threads = self.settings.intra_op_threads
+        count = "default threads" if not threads else f"{threads} thread{'' if threads == 1 else 's'}"
+        extra = f", {count}" if self.device.type == "cpu" else ""
         return f"{self.name} ({self.precision}{extra})"
 
     # ------------------------------------------------------------ running
