@@ -21,7 +21,6 @@ and the whole pipeline run; the report says so.
 """
 from __future__ import annotations
 
-import importlib
 import os
 import platform
 import time
@@ -214,14 +213,21 @@ def _load() -> Optional[float]:
 
 
 def versions(extra: Sequence[str] = ()) -> dict:
-    """Versions of Python and the libraries that matter ("not installed" when missing)."""
+    """Versions of Python and the libraries that matter ("not installed" when missing).
+
+    Read from the installed distributions' metadata, without importing the libraries
+    (importing some, e.g. MediaPipe, starts threads that would disturb the timings).
+    """
+    from importlib import metadata, util
+
     out = {"python": platform.python_version()}
     for name in ("torch", "numpy", "onnx", "onnxruntime", "tensorrt") + tuple(extra):
         try:
-            module = importlib.import_module(name)
-            out[name] = str(getattr(module, "__version__", "unknown"))
-        except Exception:  # ImportError, or a broken install
-            out[name] = "not installed"
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "installed (version unknown)" if util.find_spec(name) else "not installed"
+        except ValueError:  # a name metadata cannot look up
+            out[name] = "unknown"
     return out
 
 
@@ -501,7 +507,11 @@ def _bench_variant(report: BenchReport, progress, config, model_set, variant: Va
 
 # ------------------------------------------------------------------ the peer
 def run_peer(name: str, frames: np.ndarray, settings: BenchSettings, progress=print) -> dict:
-    """Time a peer system on the same frames; only 'mediapipe' is known."""
+    """Time a peer system on the same frames; only 'mediapipe' is known.
+
+    Imported here, after every other measurement, so that its libraries (TFLite, XNNPACK,
+    OpenCV threads) cannot disturb them.
+    """
     if name != "mediapipe":
         return {"name": name, "available": False, "reason": f"unknown peer '{name}' (known: mediapipe)"}
     try:
@@ -511,6 +521,17 @@ def run_peer(name: str, frames: np.ndarray, settings: BenchSettings, progress=pr
         return {"name": "mediapipe", "available": False, "reason": f"not installed ({err})", "install": MEDIAPIPE_HINT}
     out = {"name": "mediapipe", "available": True, "version": getattr(mediapipe, "__version__", "unknown"),
            "model": "Hands (legacy solution), model_complexity=1, max_num_hands=1"}
+    try:
+        _time_mediapipe(mediapipe, frames, settings, progress, out)
+    except Exception as err:  # e.g. a MediaPipe without the legacy 'solutions' API
+        progress(f"peer mediapipe: failed ({type(err).__name__}: {err})")
+        return {"name": "mediapipe", "available": False, "reason": f"{type(err).__name__}: {err}",
+                "install": MEDIAPIPE_HINT}
+    return out
+
+
+def _time_mediapipe(mediapipe, frames: np.ndarray, settings: BenchSettings, progress, out: dict) -> None:
+    """Detection (static_image_mode=True) and tracking (False) timings into ``out``."""
     for mode, static in (("detect", True), ("track", False)):
         progress(f"peer mediapipe: {mode} (static_image_mode={static})")
         hands_found = []
@@ -527,7 +548,6 @@ def run_peer(name: str, frames: np.ndarray, settings: BenchSettings, progress=pr
         p50 = summarize(samples)[TOTAL]["p50"]
         out[mode] = {"stages_ms": summarize(samples), "fps": 1000.0 / p50 if p50 else None,
                      "iterations": len(samples), "hands_per_frame": float(np.mean(hands_found))}
-    return out
 
 
 # ------------------------------------------------------------------ printing
