@@ -133,6 +133,13 @@ def file_sha256(path: PathLike) -> str:
     return digest.hexdigest()
 
 
+def default_file_mode() -> int:
+    """The mode a plain ``open(path, "w")`` would give a new file: 0o666 minus the umask."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (temp file in the same folder, fsync, rename).
 
@@ -146,6 +153,7 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
             out.write(data)
             out.flush()
             os.fsync(out.fileno())
+        os.chmod(temp, default_file_mode())  # mkstemp makes 0600 files; give the usual umask mode
         os.replace(temp, target)
     except BaseException:
         if os.path.exists(temp):

@@ -110,6 +110,7 @@ def test_atomic_write_leaves_no_partial_files(tmp_path):
     target = tmp_path / "sub" / "file.bin"
     ec.atomic_write_bytes(target, b"old")
     assert target.read_bytes() == b"old"
+    assert target.stat().st_mode & 0o777 == ec.default_file_mode()  # not mkstemp's 0600
 
 
     # a failing write (data that cannot be written) keeps the old file and no temp file
