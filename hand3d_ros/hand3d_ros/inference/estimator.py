@@ -30,6 +30,7 @@ from hand3d_ros.inference.pipeline import HandPosePipeline, HandResult, Pipeline
 #: Pixels per metre used to carry the 2D One Euro speed coefficient over to 3D: about one
 #: pixel per millimetre for a hand half a metre from a camera with a 500 px focal length.
 PX_PER_METRE_FOR_SMOOTHING = 1000.0
+_SIDE_NAMES = {0: "left", 1: "right"}  # UNKNOWN (2) -> None: estimate it
 
 
 @dataclass
@@ -165,7 +166,11 @@ class HandEstimator:
         if detect:
             frame = self.pipeline(rgb, keep_mask=keep_mask or depth_m is not None)
         else:
-            frame = self.pipeline.pose_in_boxes(rgb, [box for _, box in crops])
+            # A tracked hand whose side is settled is lifted with that side only (one
+            # PosePrior pass instead of two); the side is re-estimated at each re-detection.
+            tracks = {track.id: track for track in self.tracker.tracks}
+            sides = [_SIDE_NAMES.get(int(tracks[track_id].handedness)) for track_id, _ in crops]
+            frame = self.pipeline.pose_in_boxes(rgb, [box for _, box in crops], hand_side=sides)
         detections = [self._detection(hand, K, depth_m, frame.mask) for hand in frame.hands]
         tracks = self.tracker.update(detections, stamp_s)
         hands = [self._state(track) for track in tracks]
