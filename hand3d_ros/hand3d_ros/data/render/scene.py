@@ -611,11 +611,10 @@ def renderer_info(renderer: HandRenderer, seed: int, kind: str = "single") -> di
     }
 
 
-class SampleSource:
-    """Picklable ``index -> sample`` callable for :func:`hand3d_ros.data.shards.write_shards`.
-
-    The renderer is built lazily in each process (the meshes load in milliseconds).
-    """
+class LazyRendererSource:
+    """Base of the picklable ``index -> sample`` callables given to
+    :func:`hand3d_ros.data.shards.write_shards`: the renderer is built lazily in each
+    process (the meshes load in milliseconds) and never pickled."""
 
     def __init__(self, config: RenderConfig, seed: int, asset_dir=None):
         self.config = config
@@ -633,6 +632,10 @@ class SampleSource:
         state = dict(self.__dict__)
         state["_renderer"] = None
         return state
+
+
+class SampleSource(LazyRendererSource):
+    """Single samples: ``index -> sample``."""
 
     def __call__(self, index: int) -> dict:
         return self.renderer.sample(self.seed, index)

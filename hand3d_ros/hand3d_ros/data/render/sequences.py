@@ -20,9 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import articulation as art
-from .scene import HandRenderer, RenderConfig, Scene, renderer_info
+from .scene import HandRenderer, LazyRendererSource, RenderConfig, Scene, renderer_info
 from .appearance import hand_vertex_albedo, srgb_to_linear
-from .assets import resolve_asset_dir
 from .geometry import PART_FOREARM, Mesh
 
 
@@ -203,30 +202,16 @@ def sequence_frame(renderer: HandRenderer, seed: int, sequence_index: int, t: in
     return _finish_frame(renderer, out, post_rng, two_hands, seed, sequence_index, t, config.fps)
 
 
-class SequenceSource:
+class SequenceSource(LazyRendererSource):
     """Picklable ``index -> frame`` callable for ``write_shards``: index =
     ``sequence * num_frames + frame`` (use ``shard_size = num_frames`` to get one
     sequence per shard)."""
 
     def __init__(self, config: RenderConfig, seed: int, sequence: SequenceConfig | None = None,
                  two_hands: bool = False, asset_dir=None):
-        self.config = config
-        self.seed = int(seed)
+        super().__init__(config, seed, asset_dir)
         self.sequence = sequence or SequenceConfig()
         self.two_hands = bool(two_hands)
-        self.asset_dir = str(resolve_asset_dir(asset_dir))
-        self._renderer = None
-
-    @property
-    def renderer(self) -> HandRenderer:
-        if self._renderer is None:
-            self._renderer = HandRenderer(self.config, self.asset_dir)
-        return self._renderer
-
-    def __getstate__(self):
-        state = dict(self.__dict__)
-        state["_renderer"] = None
-        return state
 
     def __call__(self, index: int) -> dict:
         k, t = divmod(int(index), self.sequence.num_frames)
