@@ -1,10 +1,64 @@
-"""`hand3d eval`: not available yet."""
-from hand3d_ros.cli import CommandError
+"""`hand3d eval`: accuracy of a weights folder on held-out data, beside the paper's numbers.
+
+    hand3d eval --weights DIR --data SHARD_DIR [--limit N] [--json out.json] [--plots DIR]
+
+Metrics: ``hand3d_ros.evaluation.evaluate`` (HandSegNet IoU, 2D EPE/AUC with GT and
+HandSegNet crops, 3D lifting EPE/AUC of PosePrior and the direct baseline).
+"""
+from __future__ import annotations
+
+import argparse
+
+
+def _positive(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
 
 
 def configure(parser):
-    pass
+    parser.add_argument("--weights", required=True, help="folder with handsegnet.pt, posenet.pt, poseprior.pt")
+    parser.add_argument("--data", required=True, help="held-out data: shard folder or KIND:ROOT[:SPLIT]")
+    parser.add_argument("--limit", type=_positive, default=None, help="first N samples only")
+    parser.add_argument("--direct", default=None,
+                        help="weights of the direct-regression baseline (default: WEIGHTS/poseprior_direct.pt if present)")
+    parser.add_argument("--batch-size", type=_positive, default=8, help="samples per batch (default 8)")
+    parser.add_argument("--lift-noise", type=float, default=0.0,
+                        help="std of noise on the GT 2D keypoints for the lifting metrics, px at a 256 crop (default 0)")
+    parser.add_argument("--json", default=None, help="write all results (with PCK curves) to this JSON file")
+    parser.add_argument("--plots", default=None, help="write PCK plots (PNG) into this folder")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (default: all cores)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def run(args):
-    raise CommandError("not implemented yet in this version")
+def run(args) -> int:
+    import json
+    from pathlib import Path
+
+    import torch
+
+    from hand3d_ros.cli import CommandError
+    from hand3d_ros.evaluation.evaluate import EvalConfig, evaluate, format_table, write_plots
+    from hand3d_ros.models import WeightsError
+    from hand3d_ros.training.datasets import DataError
+
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    if args.lift_noise < 0:
+        raise CommandError("--lift-noise must be >= 0")
+    try:
+        results = evaluate(args.weights, args.data, limit=args.limit, direct_weights=args.direct,
+                           config=EvalConfig(batch_size=args.batch_size, lift_noise_px=args.lift_noise),
+                           progress=not args.no_progress)
+    except (DataError, WeightsError, FileNotFoundError, ValueError) as exc:
+        raise CommandError(str(exc)) from None
+    print(format_table(results))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
+        print(f"hand3d eval: results in {args.json}")
+    if args.plots:
+        for path in write_plots(results, args.plots):
+            print(f"hand3d eval: plot {path}")
+    return 0

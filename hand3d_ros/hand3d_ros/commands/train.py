@@ -1,10 +1,80 @@
-"""`hand3d train`: not available yet."""
-from hand3d_ros.cli import CommandError
+"""`hand3d train`: train HandSegNet, PoseNet, PosePrior (or the direct-regression baseline).
+
+    hand3d train posenet --data SHARD_DIR [--val SHARD_DIR] --out RUN_DIR --config lite --schedule cpu-quick
+
+Writes ``RUN_DIR/<network>.pt`` (a run folder holding all three networks is a weights
+folder for ``load_model_set``), ``checkpoint.pt`` (every N steps and on Ctrl-C),
+``log.jsonl`` (loss, lr, images/s, val loss) and ``run.json``. Re-running the same
+command resumes. Schedules: ``hand3d_ros.training.configs``.
+"""
+from __future__ import annotations
+
+import argparse
+
+NETWORK_CHOICES = ("handsegnet", "posenet", "poseprior", "poseprior-direct")
+SCHEDULE_CHOICES = ("paper", "cpu-quick", "cpu-long", "test")
+
+
+def _positive(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _non_negative(text):
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
 
 
 def configure(parser):
-    pass
+    parser.add_argument("network", choices=NETWORK_CHOICES, help="network to train")
+    parser.add_argument("--data", required=True,
+                        help="training data: shard folder (hand3d render) or KIND:ROOT[:SPLIT] (rhd, stb, freihand)")
+    parser.add_argument("--val", default=None, help="validation data (same kinds as --data)")
+    parser.add_argument("--out", required=True, help="run folder (created; an existing run is resumed)")
+    parser.add_argument("--config", choices=("lite", "paper"), default="lite", help="network size (default lite)")
+    parser.add_argument("--schedule", choices=SCHEDULE_CHOICES, default="paper",
+                        help="training schedule (default paper; cpu-quick for the lite nets on a CPU)")
+    parser.add_argument("--steps", type=_positive, default=None,
+                        help="override the schedule's steps (lr boundaries scale in proportion)")
+    parser.add_argument("--batch-size", type=_positive, default=None, help="override the schedule's batch size")
+    parser.add_argument("--seed", type=int, default=0, help="seed of weights, data order, augmentation (default 0)")
+    parser.add_argument("--workers", type=_non_negative, default=1,
+                        help="DataLoader decode processes (default 1; 0 = in the main process)")
+    parser.add_argument("--threads", type=_non_negative, default=0,
+                        help="torch threads of the training process (default 0: CPU cores - workers, >= 1)")
+    parser.add_argument("--time-limit", type=float, default=None,
+                        help="stop after this many minutes (checkpoint + weights; re-run to continue)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def run(args):
-    raise CommandError("not implemented yet in this version")
+def run(args) -> int:
+    import os
+
+    import torch
+
+    from hand3d_ros.cli import CommandError
+    from hand3d_ros.training.configs import get_config
+    from hand3d_ros.training.datasets import DataError
+    from hand3d_ros.training.loops import RunMismatch, train
+
+    threads = args.threads or max(1, (os.cpu_count() or 1) - args.workers)
+    torch.set_num_threads(threads)
+    try:
+        config = get_config(args.network, args.schedule, args.seed, steps=args.steps, batch_size=args.batch_size)
+        result = train(args.network, args.data, args.out, args.config, config, val=args.val,
+                       num_workers=args.workers,
+                       time_limit_s=args.time_limit * 60 if args.time_limit else None,
+                       progress=not args.no_progress)
+    except (DataError, RunMismatch, ValueError, FloatingPointError) as exc:
+        raise CommandError(str(exc)) from None
+    except KeyboardInterrupt:
+        print(f"\nhand3d train: interrupted; checkpoint saved in {args.out} (re-run the same command to resume)")
+        return 130
+    state = "finished" if result.finished else "stopped early (re-run to continue)"
+    print(f"hand3d train: {args.network} {state} at step {result.step}, loss {result.last_loss:.4g}, "
+          f"{result.images_per_s:.1f} images/s; weights {result.weights}")
+    return 0

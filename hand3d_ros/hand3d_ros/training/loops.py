@@ -1,0 +1,246 @@
+"""One training loop for every network: checkpoints, resume, progress, log, final weights.
+
+Run folder layout::
+
+    checkpoint-<network>.pt   latest state (model, optimiser, step, RNG), written atomically
+    log-<network>.jsonl       one JSON object per logged step: step, loss, lr, images_per_s,
+                              elapsed_s (and val_loss on validation steps)
+    run-<network>.json        what the run is (network, config, schedule, data); a re-run
+                              must match it to resume
+    <network>.pt              final weights (hand3d_ros.models.save_weights) with metadata
+                              (poseprior_direct.pt for the direct baseline)
+
+The three networks of a pipeline may share one run folder, which then is a weights
+folder for :func:`hand3d_ros.inference.load_model_set`.
+
+Re-running the same command resumes from ``checkpoint.pt``; Ctrl-C (KeyboardInterrupt)
+writes a checkpoint before leaving. A run that reaches ``time_limit_s`` also writes a
+checkpoint and its weights (marked as stopped early) and can be resumed later.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import torch
+
+from hand3d_ros.core.keypoints import KEYPOINT_NAMES
+from hand3d_ros.models.weights import save_weights
+from hand3d_ros.training.configs import TrainConfig
+from hand3d_ros.training.datasets import SampleDataset, make_loader, step_generator
+from hand3d_ros.training.tasks import Task, make_task
+
+#: Per-network file names in a run folder (several networks may share one folder).
+CHECKPOINT = "checkpoint-{network}.pt"
+LOG = "log-{network}.jsonl"
+RUN_INFO = "run-{network}.json"
+#: Stream ids of step_generator: training batches and validation batches never share noise.
+TRAIN_STREAM, VAL_STREAM = 0, 1
+
+
+class RunMismatch(ValueError):
+    """The run folder holds a different run (one readable line)."""
+
+
+@dataclass
+class RunResult:
+    """What :func:`train` did."""
+
+    step: int              #: steps done in total
+    finished: bool         #: the schedule's steps are all done
+    interrupted: bool      #: stopped by Ctrl-C or the time limit
+    weights: Optional[Path]  #: final weights file (None if interrupted by Ctrl-C)
+    last_loss: float       #: mean training loss of the last logged interval
+    images_per_s: float    #: mean training throughput of this session
+
+
+def atomic_save(obj, path: Path) -> None:
+    """``torch.save`` to a temporary file, then rename (never a half-written file)."""
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _run_info(network: str, config: str, train_config: TrainConfig, data: SampleDataset) -> dict:
+    return json.loads(json.dumps({"network": network, "config": config, "train": train_config.to_dict(),
+                                  "data": data.describe()}))
+
+
+def _check_resume(run_dir: Path, info: dict) -> None:
+    path = run_dir / RUN_INFO.format(network=info["network"])
+    if not path.is_file():
+        return
+    old = json.loads(path.read_text())
+    for key in ("network", "config", "train", "data"):
+        if old.get(key) != info.get(key):
+            raise RunMismatch(f"{run_dir} holds a different run ({key} differs); use another --out or delete it")
+
+
+def _trim_log(path: Path, step: int) -> None:
+    """Drop log lines past ``step`` (written after the last checkpoint of a killed run)."""
+    if not path.is_file():
+        return
+    keep = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
+    path.write_text("".join(line + "\n" for line in keep))
+
+
+def validation_loss(task: Task, data: SampleDataset, batch_size: int, batches: int, seed: int) -> float:
+    """Mean loss over the first ``batches`` batches of ``data`` (fixed order and augmentation)."""
+    model = task.model
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    loader = make_loader(data, batch_size, seed, num_workers=0, shuffle=False)
+    with torch.no_grad():
+        for index, batch in enumerate(loader):
+            if index >= batches or index * batch_size >= len(data):
+                break
+            prepared = task.prepare(batch, step_generator(seed, index, VAL_STREAM))
+            total += float(task.loss(prepared))
+            count += 1
+    model.train(was_training)
+    return total / max(count, 1)
+
+
+def train(network: str, data, run_dir, config: str = "lite", train_config: TrainConfig = None,
+          val=None, num_workers: int = 1, time_limit_s: Optional[float] = None, progress: bool = True,
+          stop_after: Optional[int] = None) -> RunResult:
+    """Train (or resume training) ``network`` on ``data`` into ``run_dir``.
+
+    Args:
+        network: a name in :data:`hand3d_ros.training.configs.NETWORKS`.
+        data: a :class:`SampleDataset` or a source for one (shard folder, ``KIND:ROOT``).
+        run_dir: the run folder (created; resumed if it holds this run's checkpoint).
+        config: network table name (``"lite"``, ``"paper"``).
+        train_config: :class:`TrainConfig` (schedule, augmentation, seed).
+        val: optional validation data (same kinds as ``data``).
+        num_workers: DataLoader decode processes (0 = in this process).
+        time_limit_s: stop (checkpoint + weights marked as early) after this wall time.
+        progress: show a tqdm bar with loss and images/s.
+        stop_after: leave after this global step as if interrupted (checkpoint written,
+            no weights); for tests of resuming.
+
+    Returns:
+        :class:`RunResult`. Raises :class:`RunMismatch` for a folder of another run.
+    """
+    if train_config is None:
+        raise ValueError("train_config is required (see hand3d_ros.training.configs.get_config)")
+    sched, seed = train_config.schedule, train_config.seed
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    task = make_task(network, config, train_config.augment)
+    if not isinstance(data, SampleDataset):
+        data = SampleDataset(data, task.fields)
+    if val is not None and not isinstance(val, SampleDataset):
+        val = SampleDataset(val, task.fields)
+    info = _run_info(network, config, train_config, data)
+    _check_resume(run_dir, info)
+    (run_dir / RUN_INFO.format(network=network)).write_text(json.dumps(info, indent=2) + "\n")
+
+    model = task.model
+    optimiser = torch.optim.Adam(model.parameters(), lr=sched.lr_at(0), weight_decay=sched.weight_decay)
+    step, elapsed_before = 0, 0.0
+    ckpt_path = run_dir / CHECKPOINT.format(network=network)
+    log_path = run_dir / LOG.format(network=network)
+    if ckpt_path.is_file():
+        state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        model.load_state_dict(state["model"])
+        optimiser.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["torch_rng"])
+        step, elapsed_before = int(state["step"]), float(state.get("elapsed_s", 0.0))
+    _trim_log(log_path, step)
+
+    def checkpoint(elapsed: float):
+        atomic_save({"model": model.state_dict(), "optimizer": optimiser.state_dict(), "step": step,
+                     "torch_rng": torch.get_rng_state(), "elapsed_s": elapsed, "run": info}, ckpt_path)
+
+    model.train()
+    start = time.monotonic()
+    interrupted, images_done, last_loss = False, 0, float("nan")
+    bar = None
+    if progress and step < sched.steps:
+        from tqdm import tqdm
+
+        bar = tqdm(total=sched.steps, initial=step, desc=network, unit="step", dynamic_ncols=True)
+    log = open(log_path, "a")
+    loader = make_loader(data, sched.batch_size, seed, start_batch=step, num_workers=num_workers)
+    interval_loss, interval_n, interval_images, interval_t = 0.0, 0, 0, time.monotonic()
+    try:
+        batches = iter(loader)
+        while step < sched.steps:
+            batch = next(batches)
+            lr = sched.lr_at(step)
+            for group in optimiser.param_groups:
+                group["lr"] = lr
+            prepared = task.prepare(batch, step_generator(seed, step, TRAIN_STREAM))
+            loss = task.loss(prepared)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            step += 1
+            value = loss.item()
+            if not math.isfinite(value):
+                raise FloatingPointError(f"{network}: loss is {value} at step {step}; lower the learning rate")
+            n = task.batch_images(prepared)
+            images_done += n
+            interval_loss, interval_n, interval_images = interval_loss + value, interval_n + 1, interval_images + n
+            is_val = val is not None and (step % sched.val_every == 0 or step == sched.steps)
+            if step % sched.log_every == 0 or step == sched.steps or is_val:
+                now = time.monotonic()
+                last_loss = interval_loss / interval_n
+                record = {"step": step, "loss": last_loss, "lr": lr,
+                          "images_per_s": interval_images / max(now - interval_t, 1e-9),
+                          "elapsed_s": elapsed_before + now - start}
+                if is_val:
+                    record["val_loss"] = validation_loss(task, val, sched.batch_size, sched.val_batches, seed)
+                log.write(json.dumps(record) + "\n")
+                log.flush()
+                if bar is not None:
+                    bar.set_postfix(loss=f"{last_loss:.4g}", img_s=f"{record['images_per_s']:.1f}")
+                interval_loss, interval_n, interval_images, interval_t = 0.0, 0, 0, time.monotonic()
+            if bar is not None:
+                bar.update(1)
+            if step % sched.checkpoint_every == 0:
+                checkpoint(elapsed_before + time.monotonic() - start)
+            if stop_after is not None and step >= stop_after and step < sched.steps:
+                checkpoint(elapsed_before + time.monotonic() - start)
+                return RunResult(step, False, True, None, last_loss, images_done / max(time.monotonic() - start, 1e-9))
+            if time_limit_s is not None and time.monotonic() - start >= time_limit_s:
+                interrupted = True
+                break
+    except KeyboardInterrupt:
+        checkpoint(elapsed_before + time.monotonic() - start)
+        if bar is not None:
+            bar.close()
+        log.close()
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+        log.close()
+        del loader
+    elapsed = elapsed_before + time.monotonic() - start
+    checkpoint(elapsed)
+    weights = run_dir / task.weight_file
+    finished = step >= sched.steps
+    metadata = {
+        "training": json.loads(json.dumps({
+            "network": network, "config": config, "steps_done": step, "steps_planned": sched.steps,
+            "finished": finished, "schedule": train_config.to_dict(), "data": data.describe(),
+            "val": val.describe() if val is not None else None, "train_seconds": round(elapsed, 1),
+            "final_loss": last_loss, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "target": "w_rel (direct regression)" if network == "poseprior-direct" else "standard",
+        })),
+        "notes": [] if finished else [f"stopped early at step {step} of {sched.steps} (time limit)"],
+    }
+    if network != "handsegnet":
+        metadata["keypoint_order"] = list(KEYPOINT_NAMES)
+    save_weights(weights, model, metadata)
+    return RunResult(step, finished, interrupted, weights, last_loss,
+                     images_done / max(time.monotonic() - start, 1e-9))

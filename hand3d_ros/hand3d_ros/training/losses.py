@@ -1,0 +1,44 @@
+"""Training losses (DESIGN.md section 3). Every loss is a mean over the batch."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+
+def segmentation_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """HandSegNet: softmax cross-entropy, mean over pixels and batch.
+
+    Args:
+        logits: ``(N, 2, H, W)`` (background, hand). labels: ``(N, H, W)`` long 0/1.
+    """
+    return F.cross_entropy(logits, labels)
+
+
+def score_map_loss(stage_maps: Sequence[torch.Tensor], target: torch.Tensor) -> torch.Tensor:
+    """PoseNet: squared L2 between every stage's maps and the Gaussian targets, summed over
+    stages, keypoints and cells, mean over the batch.
+
+    Args:
+        stage_maps: tuple of ``(N, K, M, M)`` maps, one per stage.
+        target: ``(N, K, M, M)`` targets (all-zero maps for invisible keypoints).
+    """
+    n = target.shape[0]
+    return sum(((maps - target) ** 2).sum() for maps in stage_maps) / n
+
+
+def poseprior_loss(w_c: torch.Tensor, rot: torch.Tensor, w_c_gt: torch.Tensor, rot_gt: torch.Tensor) -> torch.Tensor:
+    """PosePrior: squared L2 on the canonical coordinates plus squared L2 on the rotation
+    matrix (unweighted sum), mean over the batch.
+
+    Args:
+        w_c, w_c_gt: ``(N, K, 3)`` canonical coordinates (unitless). rot, rot_gt: ``(N, 3, 3)``.
+    """
+    n = w_c.shape[0]
+    return (((w_c - w_c_gt) ** 2).sum() + ((rot - rot_gt) ** 2).sum()) / n
+
+
+def direct_loss(w_rel: torch.Tensor, w_rel_gt: torch.Tensor) -> torch.Tensor:
+    """Direct-regression baseline: squared L2 on ``w_rel`` ``(N, K, 3)``, mean over the batch."""
+    return ((w_rel - w_rel_gt) ** 2).sum() / w_rel.shape[0]

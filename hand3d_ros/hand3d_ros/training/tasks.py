@@ -1,0 +1,171 @@
+"""What differs between the networks in training: model, batch preparation, loss.
+
+A :class:`Task` turns a collated batch of samples (see :mod:`.datasets`) into network
+inputs and targets (:meth:`Task.prepare`, augmented with a per-step generator) and
+computes the loss (:meth:`Task.loss`). :func:`make_task` builds one per network name of
+:data:`hand3d_ros.training.configs.NETWORKS`.
+"""
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+
+from hand3d_ros.core.crop import crop_images
+from hand3d_ros.models import build_network
+from hand3d_ros.models.weights import IMAGE_PREPROCESSING
+from hand3d_ros.training import losses, targets
+from hand3d_ros.training.configs import Augment
+from hand3d_ros.training.datasets import FIELDS
+
+#: File name of each trainable network's final weights in a run folder.
+WEIGHT_FILES = {"handsegnet": "handsegnet.pt", "posenet": "posenet.pt", "poseprior": "poseprior.pt",
+                "poseprior-direct": "poseprior_direct.pt"}
+
+
+def normalise_images(images_uint8: torch.Tensor) -> torch.Tensor:
+    """``(N, H, W, 3)`` uint8 RGB -> ``(N, 3, H, W)`` float ``x / 255 - 0.5`` (the networks' input)."""
+    x = images_uint8.permute(0, 3, 1, 2).float()
+    return x * IMAGE_PREPROCESSING["scale"] + IMAGE_PREPROCESSING["offset"]
+
+
+def direct_w_rel(model, maps: torch.Tensor, hand_side_one_hot: torch.Tensor) -> torch.Tensor:
+    """Direct-regression baseline: PosePrior's canonical stream read as ``w_rel`` ``(N, 21, 3)``
+    (maps ``(N, 21, M, M)``, hand side ``(N, 2)`` one-hot)."""
+    return model.canonical(maps, hand_side_one_hot).reshape(maps.shape[0], -1, 3)
+
+
+class Task:
+    """Base: ``network`` name, ``fields`` to decode, ``model``; see the module docstring."""
+
+    network = ""
+
+    def __init__(self, config: str = "lite", augment: Augment = Augment()):
+        self.config_name = config
+        self.augment = augment
+        self.fields = FIELDS[self.network]
+        self.model = self.build()
+
+    def build(self):
+        return build_network(self.network.replace("-direct", ""), self.config_name)
+
+    @property
+    def weight_file(self) -> str:
+        return WEIGHT_FILES[self.network]
+
+    def prepare(self, batch: dict, generator: Optional[torch.Generator]) -> dict:
+        raise NotImplementedError
+
+    def loss(self, prepared: dict) -> torch.Tensor:
+        raise NotImplementedError
+
+    def batch_images(self, prepared: dict) -> int:
+        return int(next(iter(prepared.values())).shape[0])
+
+
+class HandSegNetTask(Task):
+    """Frames resized to the network's input (as the pipeline does), cross-entropy on masks."""
+
+    network = "handsegnet"
+
+    def prepare(self, batch, generator):
+        hw = tuple(self.model.config["input_size"])
+        images = normalise_images(batch["image"])
+        labels = targets.segmentation_labels(batch["mask"])[:, None].float()
+        if tuple(images.shape[-2:]) != hw:
+            images = F.interpolate(images, size=hw, mode="bilinear", align_corners=False, antialias=True)
+            labels = F.interpolate(labels, size=hw, mode="nearest")
+        aug = self.augment
+        if generator is not None:
+            images = targets.contrast_jitter(images, *aug.contrast, generator=generator)
+            if aug.hflip:
+                flip = torch.rand(images.shape[0], generator=generator) < 0.5
+                images = torch.where(flip[:, None, None, None], images.flip(-1), images)
+                labels = torch.where(flip[:, None, None, None], labels.flip(-1), labels)
+        return {"images": images.contiguous(), "labels": labels[:, 0].long()}
+
+    def loss(self, prepared):
+        return losses.segmentation_loss(self.model(prepared["images"]), prepared["labels"])
+
+
+class PoseNetTask(Task):
+    """GT crops (jittered), contrast, Gaussian targets on all stages."""
+
+    network = "posenet"
+
+    def prepare(self, batch, generator):
+        size = int(self.model.config["input_size"][0])
+        codec = targets.heatmap_codec(size)
+        images = normalise_images(batch["image"])
+        uv, visible = batch["uv"].float(), batch["visible"].bool()
+        aug = self.augment
+        noisy = generator is not None
+        crops = targets.gt_crops(uv, visible, tuple(images.shape[-2:]), size, aug.crop_margin,
+                                 aug.crop_center_noise if noisy else 0.0, aug.crop_scale_noise if noisy else 0.0,
+                                 generator)
+        patches = crop_images(images, crops.center, crops.scale, size)
+        uv_crop = crops.crop_uv(uv)
+        if noisy:
+            patches = targets.contrast_jitter(patches, *aug.contrast, generator=generator)
+            uv_crop = targets.noisy_map_keypoints(uv_crop, size, aug.keypoint_noise_px, generator=generator)
+        return {"crops": patches.contiguous(), "maps": targets.score_map_targets(uv_crop, visible, codec)}
+
+    def loss(self, prepared):
+        return losses.score_map_loss(self.model(prepared["crops"]), prepared["maps"])
+
+
+class PosePriorTask(Task):
+    """Score maps made from (noisy, scaled, translated) GT keypoints; w_c and R targets.
+    Never reads pixels: only uv, visible, xyz, hand side and the image size."""
+
+    network = "poseprior"
+
+    def build(self):
+        from hand3d_ros.core.hand_template import template_canonical
+        from hand3d_ros.models.poseprior import init_mean_pose
+
+        return init_mean_pose(build_network("poseprior", self.config_name), template_canonical())
+
+    def prepare(self, batch, generator):
+        cells = int(self.model.config["input_size"][0])
+        size = cells * 8
+        codec = targets.heatmap_codec(size)
+        uv, visible = batch["uv"].float(), batch["visible"].bool()
+        image_hw = tuple(int(v) for v in batch["image_hw"][0])
+        aug = self.augment
+        noisy = generator is not None
+        crops = targets.gt_crops(uv, visible, image_hw, size, aug.crop_margin,
+                                 aug.crop_center_noise if noisy else 0.0, aug.crop_scale_noise if noisy else 0.0,
+                                 generator)
+        uv_crop = crops.crop_uv(uv)
+        if noisy:
+            uv_crop = targets.noisy_map_keypoints(uv_crop, size, aug.keypoint_noise_px, aug.map_scale,
+                                                  aug.map_translate, generator)
+        out = targets.canonical_targets(batch["xyz"].float(), batch["hand_side"])
+        out["maps"] = targets.score_map_targets(uv_crop, visible, codec)
+        out["side"] = targets.hand_side_one_hot(batch["hand_side"])
+        return out
+
+    def loss(self, prepared):
+        out = self.model(prepared["maps"], prepared["side"])
+        return losses.poseprior_loss(out.w_c, out.R, prepared["w_c"], prepared["R"])
+
+
+class DirectPriorTask(PosePriorTask):
+    """Direct-regression baseline: the canonical stream regresses w_rel (viewpoint stream unused)."""
+
+    network = "poseprior-direct"
+
+    def loss(self, prepared):
+        return losses.direct_loss(direct_w_rel(self.model, prepared["maps"], prepared["side"]), prepared["w_rel"])
+
+
+TASKS = {t.network: t for t in (HandSegNetTask, PoseNetTask, PosePriorTask, DirectPriorTask)}
+
+
+def make_task(network: str, config: str = "lite", augment: Augment = Augment()) -> Task:
+    """The :class:`Task` of ``network`` (built with the current torch RNG state)."""
+    if network not in TASKS:
+        raise ValueError(f"unknown network {network!r} (choose from {', '.join(TASKS)})")
+    return TASKS[network](config, augment)

@@ -1,0 +1,18 @@
+from hand3d_ros.cli import main
+from hand3d_ros.models import read_weights
+
+
+def test_train_command_runs_and_resumes(tiny_shards, tmp_path, capsys):
+    args = ["train", "poseprior", "--data", str(tiny_shards), "--out", str(tmp_path), "--schedule", "test",
+            "--workers", "0", "--threads", "1", "--no-progress"]
+    assert main(args) == 0
+    assert "finished at step 6" in capsys.readouterr().out
+    assert main(args + ["--steps", "8"]) == 1  # another schedule: refuses to mix runs
+    assert "different run" in capsys.readouterr().err
+    assert main(args) == 0  # same command: already done, resumes at 6
+    assert read_weights(tmp_path / "poseprior.pt")["training"]["steps_done"] == 6
+
+
+def test_train_command_reports_bad_data(tmp_path, capsys):
+    assert main(["train", "posenet", "--data", str(tmp_path), "--out", str(tmp_path / "o")]) == 1
+    assert "neither a shard folder" in capsys.readouterr().err
