@@ -10,9 +10,9 @@ Schedules:
   1e-5 / 1e-6 / 1e-7 at 20k / 30k; PoseNet Adam, batch 8, 30k iterations, lr
   1e-4 / 1e-5 / 1e-6 at 10k / 20k with crop-centre noise, keypoint noise and contrast
   0.5-1.0; PosePrior on score maps of (noisy) ground-truth keypoints plus random
-  scaling and translation of the maps (the paper gives no PosePrior schedule; we use
-  PoseNet's, Adam batch 8, 30k iterations, lr 1e-5 / 1e-6 / 1e-7 at 10k / 20k... see
-  the table below for the numbers actually used).
+  scaling and translation of the maps. The paper gives no PosePrior optimiser settings;
+  we use Adam, batch 8, 30k iterations, lr 1e-5 / 1e-6 / 1e-7 at 10k / 20k (keypoint
+  noise 2.5 px at a 256 crop, map scale 0.9-1.1, translation 5% of the crop: our choices).
 - ``cpu-quick``: the lite networks trained from scratch on a 2-core CPU in well under
   two hours each (measured: see the training report). Learning rates are higher than
   the paper's: the paper's HandSegNet lr 1e-5 assumed an ImageNet/CPM-pretrained
