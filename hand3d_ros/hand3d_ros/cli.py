@@ -73,4 +73,8 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Under ``python -m`` this module is ``__main__``: run the imported ``hand3d_ros.cli``
+    # so that its CommandError is the one the commands raise.
+    from hand3d_ros.cli import main as _main
+
+    sys.exit(_main())

@@ -38,3 +38,11 @@ def test_installed_entry_point_runs():
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [done.stderr.strip()]
     assert "unknown command 'nope'" in done.stderr
+
+
+def test_python_dash_m_reports_command_errors_in_one_line(tmp_path):
+    """``python -m hand3d_ros.cli`` behaves like the console script (no traceback)."""
+    done = subprocess.run([sys.executable, "-m", "hand3d_ros.cli", "infer", str(tmp_path / "missing.png")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [f"hand3d infer: no such file or folder: {tmp_path / 'missing.png'}"]

@@ -1,9 +1,14 @@
 """`hand3d eval`: accuracy of a weights folder on held-out data, beside the paper's numbers.
 
     hand3d eval --weights DIR --data SHARD_DIR [--limit N] [--json out.json] [--plots DIR]
+    hand3d eval --weights DIR --sequences SEQUENCE_SHARDS [--json out.json]
 
 Metrics: ``hand3d_ros.evaluation.evaluate`` (HandSegNet IoU, 2D EPE/AUC with GT and
-HandSegNet crops, 3D lifting EPE/AUC of PosePrior and the direct baseline).
+HandSegNet crops, 3D lifting EPE/AUC of PosePrior and the direct baseline); with
+``--sequences`` (single-hand sequences from ``hand3d render --sequences``) also the
+tracked metric hand over time (``hand3d_ros.evaluation.sequences``: wrist and keypoint
+error in the camera frame with the hand-size prior, the true hand size and depth; depth
+error; jitter with and without smoothing; handedness accuracy; tracking speed-up).
 """
 from __future__ import annotations
 
@@ -19,7 +24,9 @@ def _positive(text):
 
 def configure(parser):
     parser.add_argument("--weights", required=True, help="folder with handsegnet.pt, posenet.pt, poseprior.pt")
-    parser.add_argument("--data", required=True, help="held-out data: shard folder or KIND:ROOT[:SPLIT]")
+    parser.add_argument("--data", default=None, help="held-out data: shard folder or KIND:ROOT[:SPLIT]")
+    parser.add_argument("--sequences", default=None,
+                        help="rendered sequence shards (hand3d render --sequences) for the metric/tracking evaluation")
     parser.add_argument("--limit", type=_positive, default=None, help="first N samples only")
     parser.add_argument("--direct", default=None,
                         help="weights of the direct-regression baseline (default: WEIGHTS/poseprior_direct.pt if present)")
@@ -47,18 +54,40 @@ def run(args) -> int:
         torch.set_num_threads(args.threads)
     if args.lift_noise < 0:
         raise CommandError("--lift-noise must be >= 0")
-    try:
-        results = evaluate(args.weights, args.data, limit=args.limit, direct_weights=args.direct,
-                           config=EvalConfig(batch_size=args.batch_size, lift_noise_px=args.lift_noise),
-                           progress=not args.no_progress)
-    except (DataError, WeightsError, FileNotFoundError, ValueError) as exc:
-        raise CommandError(str(exc)) from None
-    print(format_table(results))
+    if not args.data and not args.sequences:
+        raise CommandError("give --data and/or --sequences")
+    results = {}
+    if args.data:
+        try:
+            results = evaluate(args.weights, args.data, limit=args.limit, direct_weights=args.direct,
+                               config=EvalConfig(batch_size=args.batch_size, lift_noise_px=args.lift_noise),
+                               progress=not args.no_progress)
+        except (DataError, WeightsError, FileNotFoundError, ValueError) as exc:
+            raise CommandError(str(exc)) from None
+        print(format_table(results))
+    if args.sequences:
+        results["sequences"] = _sequences(args)
+        print(json.dumps(results["sequences"], indent=1))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
         print(f"hand3d eval: results in {args.json}")
-    if args.plots:
+    if args.plots and args.data:
         for path in write_plots(results, args.plots):
             print(f"hand3d eval: plot {path}")
     return 0
+
+
+def _sequences(args) -> dict:
+    from hand3d_ros.cli import CommandError
+    from hand3d_ros.evaluation.sequences import evaluate_sequences, load_sequences
+    from hand3d_ros.inference.estimator import EstimatorConfig, HandEstimator
+    from hand3d_ros.inference.pipeline import load_pipeline
+
+    try:
+        pipeline = load_pipeline(weights_dir=args.weights, backend="torch", device="cpu", log=lambda *_: None)
+        sequences = list(load_sequences(args.sequences, limit=args.limit))
+    except (FileNotFoundError, ValueError) as exc:
+        raise CommandError(str(exc)) from None
+    config = EstimatorConfig(pipeline=pipeline.config)
+    return evaluate_sequences(HandEstimator(pipeline, config), sequences)
