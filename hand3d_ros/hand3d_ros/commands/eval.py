@@ -12,14 +12,8 @@ error; jitter with and without smoothing; handedness accuracy; tracking speed-up
 """
 from __future__ import annotations
 
-import argparse
+from hand3d_ros.cli import positive_int
 
-
-def _positive(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def configure(parser):
@@ -27,10 +21,10 @@ def configure(parser):
     parser.add_argument("--data", default=None, help="held-out data: shard folder or KIND:ROOT[:SPLIT]")
     parser.add_argument("--sequences", default=None,
                         help="rendered sequence shards (hand3d render --sequences) for the metric/tracking evaluation")
-    parser.add_argument("--limit", type=_positive, default=None, help="first N samples only")
+    parser.add_argument("--limit", type=positive_int, default=None, help="first N samples only")
     parser.add_argument("--direct", default=None,
                         help="weights of the direct-regression baseline (default: WEIGHTS/poseprior_direct.pt if present)")
-    parser.add_argument("--batch-size", type=_positive, default=8, help="samples per batch (default 8)")
+    parser.add_argument("--batch-size", type=positive_int, default=8, help="samples per batch (default 8)")
     parser.add_argument("--lift-noise", type=float, default=0.0,
                         help="std of noise on the GT 2D keypoints for the lifting metrics, px at a 256 crop (default 0)")
     parser.add_argument("--json", default=None, help="write all results (with PCK curves) to this JSON file")

@@ -15,38 +15,26 @@ Re-running the same command resumes: finished shards are kept.
 """
 from __future__ import annotations
 
-import argparse
+from hand3d_ros.cli import non_negative_int, positive_int
 
 
-def _positive(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _non_negative(text):
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
 
 
 def configure(parser):
     parser.add_argument("out_dir", metavar="OUT_DIR", help="output folder (created; resumed if it exists)")
-    parser.add_argument("--num", type=_non_negative, default=1000, help="single-hand samples (default 1000)")
+    parser.add_argument("--num", type=non_negative_int, default=1000, help="single-hand samples (default 1000)")
     parser.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
-    parser.add_argument("--size", type=_positive, default=320, help="square image size in pixels (default 320)")
-    parser.add_argument("--shard-size", type=_positive, default=256, help="samples per shard (default 256)")
-    parser.add_argument("--workers", type=_positive, default=2, help="worker processes (default 2)")
+    parser.add_argument("--size", type=positive_int, default=320, help="square image size in pixels (default 320)")
+    parser.add_argument("--shard-size", type=positive_int, default=256, help="samples per shard (default 256)")
+    parser.add_argument("--workers", type=positive_int, default=2, help="worker processes (default 2)")
     parser.add_argument("--split", choices=("train", "val", "test"), default="train",
                         help="seed stream and photo subset (default train)")
-    parser.add_argument("--sequences", type=_non_negative, default=0, help="also render K sequences")
-    parser.add_argument("--frames", type=_positive, default=30, help="frames per sequence (default 30)")
+    parser.add_argument("--sequences", type=non_negative_int, default=0, help="also render K sequences")
+    parser.add_argument("--frames", type=positive_int, default=30, help="frames per sequence (default 30)")
     parser.add_argument("--fps", type=float, default=30.0, help="sequence frame rate for timestamps (default 30)")
     parser.add_argument("--two-hands", action="store_true", help="sequences show a left and a right hand")
     parser.add_argument("--no-depth", action="store_true", help="do not store depth maps")
-    parser.add_argument("--supersample", type=_positive, default=2,
+    parser.add_argument("--supersample", type=positive_int, default=2,
                         help="anti-aliasing factor (1 = off, default 2)")
     parser.add_argument("--asset-dir", default=None,
                         help="folder with left.glb/right.glb (default $HAND3D_ASSET_DIR or <repo>/cache/assets/webxr-hand)")

@@ -9,24 +9,12 @@ command resumes. Schedules: ``hand3d_ros.training.configs``.
 """
 from __future__ import annotations
 
-import argparse
+from hand3d_ros.cli import non_negative_int, positive_int
 
 NETWORK_CHOICES = ("handsegnet", "posenet", "poseprior", "poseprior-direct")
 SCHEDULE_CHOICES = ("paper", "cpu-quick", "cpu-long", "test")
 
 
-def _positive(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _non_negative(text):
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
 
 
 def configure(parser):
@@ -38,13 +26,13 @@ def configure(parser):
     parser.add_argument("--config", choices=("lite", "paper"), default="lite", help="network size (default lite)")
     parser.add_argument("--schedule", choices=SCHEDULE_CHOICES, default="paper",
                         help="training schedule (default paper; cpu-quick for the lite nets on a CPU)")
-    parser.add_argument("--steps", type=_positive, default=None,
+    parser.add_argument("--steps", type=positive_int, default=None,
                         help="override the schedule's steps (lr boundaries scale in proportion)")
-    parser.add_argument("--batch-size", type=_positive, default=None, help="override the schedule's batch size")
+    parser.add_argument("--batch-size", type=positive_int, default=None, help="override the schedule's batch size")
     parser.add_argument("--seed", type=int, default=0, help="seed of weights, data order, augmentation (default 0)")
-    parser.add_argument("--workers", type=_non_negative, default=1,
+    parser.add_argument("--workers", type=non_negative_int, default=1,
                         help="DataLoader decode processes (default 1; 0 = in the main process)")
-    parser.add_argument("--threads", type=_non_negative, default=0,
+    parser.add_argument("--threads", type=non_negative_int, default=0,
                         help="torch threads of the training process (default 0: CPU cores - workers, >= 1)")
     parser.add_argument("--time-limit", type=float, default=None,
                         help="stop after this many minutes (checkpoint + weights; re-run to continue)")

@@ -76,8 +76,9 @@ class FrameSource:
                 return
 
     def _pass(self) -> Iterator[tuple]:
-        """One pass over the frames: yields (rgb, extras)."""
-        raise NotImplementedError
+        """One pass over the frames: yields (rgb, extras). Sources that keep the base
+        class's ``__iter__`` implement it (a live camera overrides ``__iter__`` instead)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement _pass() or __iter__()")
 
     def close(self) -> None:
         """Release devices or files (no-op for in-memory sources)."""

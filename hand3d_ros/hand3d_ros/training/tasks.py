@@ -7,7 +7,9 @@ computes the loss (:meth:`Task.loss`). :func:`make_task` builds one per network 
 """
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from abc import ABC, abstractmethod
+
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -36,7 +38,7 @@ def direct_w_rel(model, maps: torch.Tensor, hand_side_one_hot: torch.Tensor) -> 
     return model.canonical(maps, hand_side_one_hot).reshape(maps.shape[0], -1, 3)
 
 
-class Task:
+class Task(ABC):
     """Base: ``network`` name, ``fields`` to decode, ``model``; see the module docstring."""
 
     network = ""
@@ -54,11 +56,13 @@ class Task:
     def weight_file(self) -> str:
         return WEIGHT_FILES[self.network]
 
+    @abstractmethod
     def prepare(self, batch: dict, generator: Optional[torch.Generator]) -> dict:
-        raise NotImplementedError
+        """The network's inputs and targets from a collated batch (augmented with ``generator``)."""
 
+    @abstractmethod
     def loss(self, prepared: dict) -> torch.Tensor:
-        raise NotImplementedError
+        """The training loss (a scalar) of one prepared batch."""
 
     def batch_images(self, prepared: dict) -> int:
         return int(next(iter(prepared.values())).shape[0])
