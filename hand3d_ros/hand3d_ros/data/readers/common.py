@@ -52,6 +52,7 @@ __all__ = [
     "read_unchanged",
     "as_sample",
     "inside_image",
+    "projected_sample",
 ]
 
 #: Mask values of the common format.
@@ -237,3 +238,15 @@ def as_sample(image, mask, uv, xyz, visible, K, hand_side, depth=None) -> HandSa
     if depth is not None:
         sample["depth"] = np.asarray(depth, dtype=np.float32)
     return sample
+
+
+def projected_sample(image, mask, xyz, K, hand_side) -> HandSample:
+    """A sample for datasets that give 3D keypoints but no 2D ones or visibility (STB,
+    FreiHAND): ``uv`` is ``xyz`` projected with ``K``; a keypoint counts as visible when it
+    lies on the image and in front of the camera."""
+    from hand3d_ros.core.metric3d import project_points
+
+    uv = project_points(xyz, K)
+    height, width = np.shape(image)[:2]
+    visible = inside_image(uv, width, height) & (np.asarray(xyz)[:, 2] > 0)
+    return as_sample(image=image, mask=mask, uv=uv, xyz=xyz, visible=visible, K=K, hand_side=hand_side)

@@ -28,16 +28,14 @@ from pathlib import Path
 import numpy as np
 
 from hand3d_ros.core.keypoints import NUM_KEYPOINTS
-from hand3d_ros.core.metric3d import project_points
 
 from .common import (
     MASK_RIGHT,
     RIGHT,
     DatasetLayoutError,
     HandSample,
-    as_sample,
     check_split,
-    inside_image,
+    projected_sample,
     read_gray,
     read_rgb,
     require_paths,
@@ -128,18 +126,7 @@ class FreiHANDReader:
         if self.has_masks:
             grey = read_gray(self.root / self.split / "mask" / _IMAGE_NAME.format(unique))
             mask = np.where(grey > self.mask_threshold, MASK_RIGHT, 0).astype(np.uint8)
-        xyz, K = self.xyz[unique], self.K[unique]
-        uv = project_points(xyz, K)
-        height, width = image.shape[:2]
-        return as_sample(
-            image=image,
-            mask=mask,
-            uv=uv,
-            xyz=xyz,
-            visible=inside_image(uv, width, height) & (xyz[:, 2] > 0),
-            K=K,
-            hand_side=RIGHT,
-        )
+        return projected_sample(image, mask, self.xyz[unique], self.K[unique], RIGHT)
 
     def __repr__(self) -> str:
         return (f"FreiHANDReader(root={str(self.root)!r}, split={self.split!r}, versions={self.versions}, "

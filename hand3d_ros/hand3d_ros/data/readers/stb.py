@@ -38,15 +38,13 @@ from pathlib import Path
 import numpy as np
 
 from hand3d_ros.core.keypoints import KEYPOINT_INDEX, MIDDLE_MCP, NUM_KEYPOINTS, WRIST
-from hand3d_ros.core.metric3d import project_points
 
 from .common import (
     LEFT,
     DatasetLayoutError,
     HandSample,
-    as_sample,
     check_split,
-    inside_image,
+    projected_sample,
     read_rgb,
     require_paths,
 )
@@ -213,19 +211,7 @@ class STBReader:
     def __getitem__(self, index: int) -> HandSample:
         camera, seq, frame = self.entries[index]
         image = read_rgb(self.root / "images" / seq / f"{STB_CAMERAS[camera][0]}_{frame}.png")
-        xyz = self._xyz[(camera, seq)][frame]
-        K = stb_intrinsics(camera)
-        uv = project_points(xyz, K)
-        height, width = image.shape[:2]
-        return as_sample(
-            image=image,
-            mask=None,
-            uv=uv,
-            xyz=xyz,
-            visible=inside_image(uv, width, height) & (xyz[:, 2] > 0),
-            K=K,
-            hand_side=LEFT,
-        )
+        return projected_sample(image, None, self._xyz[(camera, seq)][frame], stb_intrinsics(camera), LEFT)
 
     def __repr__(self) -> str:
         return (f"STBReader(root={str(self.root)!r}, split={self.split!r}, cameras={self.cameras}, "
