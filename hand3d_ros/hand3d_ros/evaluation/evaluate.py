@@ -105,6 +105,7 @@ def evaluate(weights_dir, data, limit: Optional[int] = None, direct_weights=None
     inter = union = 0
     per_image_iou = []
     detected = 0
+    side_head_right = side_head_total = pipeline_side_right = 0
     bar = None
     if progress:
         from tqdm import tqdm
@@ -136,7 +137,10 @@ def evaluate(weights_dir, data, limit: Optional[int] = None, direct_weights=None
 
             # PoseNet on GT crops
             crops = targets.gt_crops(uv, visible, hw, crop_size, config.crop_margin)
-            maps = backend.posenet(crop_images(images, crops.center, crops.scale, crop_size))
+            maps, side_logits = backend.posenet(crop_images(images, crops.center, crops.scale, crop_size))
+            if side_logits is not None:
+                side_head_right += int((side_logits.argmax(dim=1).cpu() == side).sum())
+                side_head_total += len(side)
             uv_crop_pred, _ = codec.decode(maps)
             acc["2d_gt_crops"].add(crops.uncrop_uv(uv_crop_pred), uv, visible)
 
@@ -145,6 +149,7 @@ def evaluate(weights_dir, data, limit: Optional[int] = None, direct_weights=None
             for j, frame in enumerate(frames):
                 if frame.hands:
                     detected += 1
+                    pipeline_side_right += int(frame.hands[0].hand_side == int(side[j]))
                     acc["2d_pipeline"].add(frame.hands[0].uv[None], uv[j:j + 1].numpy(), visible[j:j + 1].numpy())
 
             # Lifting from GT 2D (score maps made as in training, no augmentation unless asked)
@@ -178,6 +183,11 @@ def evaluate(weights_dir, data, limit: Optional[int] = None, direct_weights=None
     for key, a in acc.items():
         extra = {"detected_fraction": detected / n if n else None} if key == "2d_pipeline" else {}
         results[key] = _summary(a, **extra)
+    results["handedness"] = {
+        "gt_crops_accuracy": side_head_right / side_head_total if side_head_total else None,
+        "pipeline_accuracy": pipeline_side_right / detected if detected else None,
+        "method": "side head" if side_head_total else "lift residual",
+        "pipeline_handedness": pipe_config.handedness}
     results["paper"] = PAPER_NUMBERS
     results["info"] = {"weights": str(Path(weights_dir).resolve()), "data": data.describe(),
                        "direct_weights": str(direct_weights) if direct_weights else None,
@@ -205,6 +215,8 @@ TABLE_ROWS = (
     ("3d_lifting_direct", "auc", "3D direct baseline AUC 20-50 mm", "{:.3f}"),
     ("3d_posenet_gt_crops", "epe_median", "3D from PoseNet (GT crops) median (mm)", "{:.1f}"),
     ("3d_posenet_gt_crops", "auc", "3D from PoseNet (GT crops) AUC 20-50", "{:.3f}"),
+    ("handedness", "gt_crops_accuracy", "Handedness, side head on GT crops", "{:.3f}"),
+    ("handedness", "pipeline_accuracy", "Handedness, pipeline (auto)", "{:.3f}"),
 )
 
 

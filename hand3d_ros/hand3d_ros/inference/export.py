@@ -8,8 +8,10 @@ graph         inputs                                           outputs
 ============  ===============================================  ==========================================
 handsegnet    ``image`` (N, 3, H, W) float32, ``rgb/255-0.5``  ``hand_logits`` (N, 2, H, W) [background, hand]
 posenet       ``crop`` (N, 3, S, S) float32, same scaling      ``score_maps`` (N, K, s, s), last stage; with
-                                                               ``all_stages`` also ``score_maps_stage<i>``
-                                                               for the earlier stages (training tools)
+                                                               a side head ``hand_side_logits`` (N, 2)
+                                                               [left, right]; with ``all_stages`` also
+                                                               ``score_maps_stage<i>`` for the earlier
+                                                               stages (training tools)
 poseprior     ``score_maps`` (N, K, s, s), ``hand_side``       ``w_c`` (N, K, 3), ``rotation`` (N, 3, 3) R,
               (N, 2) one-hot [left, right] float32             ``axis_angle`` (N, 3) radians
 ============  ===============================================  ==========================================
@@ -70,17 +72,20 @@ class GraphSignature:
     outputs: Tuple[str, ...]
 
 
-def graph_signature(network: str, all_stages: bool = False, num_stages: int = 3) -> GraphSignature:
+def graph_signature(network: str, all_stages: bool = False, num_stages: int = 3,
+                    side_head: bool = False) -> GraphSignature:
     """Names of a graph's inputs and outputs (see the module docstring).
 
-    ``all_stages`` (PoseNet only) appends ``score_maps_stage0 .. score_maps_stage{num_stages-2}``
-    after ``score_maps`` (which is always the last stage and always output 0).
+    PoseNet: ``score_maps`` (the last stage) is always output 0; ``side_head`` adds
+    ``hand_side_logits`` as output 1; ``all_stages`` appends ``score_maps_stage0 ..
+    score_maps_stage{num_stages-2}``.
     """
     if network == "handsegnet":
         return GraphSignature(("image",), ("hand_logits",))
     if network == "posenet":
+        side = ("hand_side_logits",) if side_head else ()
         extra = tuple(f"score_maps_stage{i}" for i in range(num_stages - 1)) if all_stages else ()
-        return GraphSignature(("crop",), ("score_maps",) + extra)
+        return GraphSignature(("crop",), ("score_maps",) + side + extra)
     if network == "poseprior":
         return GraphSignature(("score_maps", "hand_side"), ("w_c", "rotation", "axis_angle"))
     raise ValueError(f"unknown network {network!r} (choose from {', '.join(NETWORKS)})")
@@ -101,8 +106,7 @@ class _PoseNetGraph(nn.Module):
         self.net, self.all_stages = net, all_stages
 
     def forward(self, crop):
-        maps = self.net(crop)
-        return (maps[-1],) + tuple(maps[:-1]) if self.all_stages else maps[-1]
+        return tuple(posenet_outputs(self.net, crop, self.all_stages))
 
 
 class _PosePriorGraph(nn.Module):
@@ -165,14 +169,23 @@ def export_key(model_set: ModelSet, network: str, opset: int = DEFAULT_OPSET, al
         "weights_sha256": weights_sha256(model_set, network),
         "layer_table": model_set.networks[network].config,
         "opset": int(opset),
-        "signature": graph_signature(network, all_stages, _num_stages(model_set)).__dict__,
+        "signature": model_signature(model_set, network, all_stages).__dict__,
     }
     text = json.dumps(content, sort_keys=True, separators=(",", ":"), default=list)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _num_stages(model_set: ModelSet) -> int:
-    return len(model_set.networks["posenet"].config["stages"])
+def model_signature(model_set: ModelSet, network: str, all_stages: bool = False) -> GraphSignature:
+    """:func:`graph_signature` of ``network`` as ``model_set`` builds it (stages, side head)."""
+    posenet = model_set.networks["posenet"]
+    return graph_signature(network, all_stages, len(posenet.config["stages"]), posenet.has_side_head)
+
+
+def posenet_outputs(net: nn.Module, crop: torch.Tensor, all_stages: bool = False) -> list:
+    """PoseNet's graph outputs in signature order: last maps, side logits (if the net has a
+    side head), earlier stages (``all_stages``)."""
+    maps, side = net.forward_with_side(crop)
+    return [maps[-1]] + ([side] if side is not None else []) + (list(maps[:-1]) if all_stages else [])
 
 
 def graph_file_name(model_set: ModelSet, network: str, key: str, all_stages: bool = False) -> str:
@@ -263,7 +276,7 @@ def export_network(model_set: ModelSet, network: str, out_dir: PathLike, opset: 
         raise ValueError(f"opset {opset} is too old: use {MIN_OPSET} or newer")
     if all_stages and network != "posenet":
         raise ValueError("all_stages applies to posenet only")
-    signature = graph_signature(network, all_stages, _num_stages(model_set))
+    signature = model_signature(model_set, network, all_stages)
     key = export_key(model_set, network, opset, all_stages)
     path = Path(out_dir) / graph_file_name(model_set, network, key, all_stages)
     if path.is_file() and not force:
@@ -400,14 +413,15 @@ class ParityResult:
 def _torch_outputs(model_set: ModelSet, network: str, args, all_stages: bool) -> List[np.ndarray]:
     net = model_set.networks[network]
     device = next(net.parameters()).device
+    args = [a.to(device) for a in args]
     with torch.no_grad():
-        out = net(*(a.to(device) for a in args))
-    if network == "handsegnet":
-        outs = [out]
-    elif network == "posenet":
-        outs = [out[-1]] + (list(out[:-1]) if all_stages else [])
-    else:
-        outs = [out.w_c, out.R, out.axis_angle]
+        if network == "handsegnet":
+            outs = [net(*args)]
+        elif network == "posenet":
+            outs = posenet_outputs(net, *args, all_stages=all_stages)
+        else:
+            out = net(*args)
+            outs = [out.w_c, out.R, out.axis_angle]
     return [o.detach().float().cpu().numpy() for o in outs]
 
 

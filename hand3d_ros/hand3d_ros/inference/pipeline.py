@@ -67,10 +67,11 @@ class PipelineConfig:
     fallback_side_px: float = 100.0
     """Crop side when the mask is empty (image centre), image pixels; > 0."""
     handedness: str = "auto"
-    """'auto' (estimate from the keypoints), 'left' or 'right'."""
+    """'auto' (PoseNet's side head where the weights have one, else the side whose lift
+    best explains the keypoints), 'left' or 'right'."""
     handedness_temperature: float = 0.05
     """Softness of P(right) from the two sides' residual difference (units of the
-    normalised residual); > 0. Smaller: more confident."""
+    normalised residual; weights without a side head); > 0. Smaller: more confident."""
     antialias_below_scale: float = 0.5
     """Crops that shrink the image by more than this factor are cut from a 2x-pooled
     copy (repeatedly), avoiding aliasing; (0, 1]."""
@@ -92,7 +93,9 @@ class HandResult:
         uv: (K, 2) keypoints, pixels. uv_score: (K,) peak of each score map.
         score: detection score in [0, 1] (peak hand probability when detected by
             HandSegNet; mean keypoint score for a reused crop).
-        hand_side: LEFT or RIGHT (the side used for the lift). p_right: P(right).
+        hand_side: LEFT or RIGHT (the side used for the lift). p_right: P(right): PoseNet's
+            side head where it has one (also when a per-hand side was passed in), the
+            residual of the two lifts otherwise, 0/1 for a side fixed by the configuration.
         w_rel: (K, 3) root-relative, reference bone = 1, camera axes.
         w_c: (K, 3) canonical coordinates. R: (3, 3) viewpoint (w_rel = flip(w_c) @ R).
         component: index of the mask component (-1 for a reused crop).
@@ -287,14 +290,17 @@ class HandPosePipeline:
             for stage in ("posenet", "decode", "poseprior"):
                 timer.lap(stage)
             return []
-        maps = self.backend.posenet(patches)
+        maps, side_logits = self.backend.posenet(patches)
         timer.lap("posenet")
         uv_crop, uv_score = self.codec.decode(maps)
         uv = crops.uncrop_uv(uv_crop)
         timer.lap("decode")
 
         sides = self._sides(m, hand_side, device)
-        if sides is None:  # auto: lift both sides in one batch, keep the better explanation
+        p_head = None if side_logits is None else torch.softmax(side_logits.float(), dim=1)[:, 1]
+        if sides is None and p_head is not None:  # auto with PoseNet's side head: its call
+            sides = (p_head >= 0.5).long()
+        if sides is None:  # auto without a side head: lift both sides, keep the better explanation
             both = torch.cat([torch.zeros(m, dtype=torch.long, device=device),
                               torch.ones(m, dtype=torch.long, device=device)])
             w_c, rot = self.backend.poseprior(maps.repeat(2, 1, 1, 1), F.one_hot(both, 2).float())
@@ -308,7 +314,9 @@ class HandPosePipeline:
         else:
             w_c, rot = self.backend.poseprior(maps, F.one_hot(sides, 2).float())
             w_rel = from_canonical(w_c, rot, sides)
-            p_right = sides.float()
+            # a side fixed by the configuration is the truth; a per-hand hint (the tracker's
+            # settled side) is not, so the head's own belief goes on to the tracker
+            p_right = p_head if p_head is not None and self.config.handedness == "auto" else sides.float()
         w_rel = w_rel - w_rel[:, ROOT:ROOT + 1]  # the network's root is only near 0: make it exact
         timer.lap("poseprior")
 

@@ -45,7 +45,9 @@ def count_macs(module: nn.Module, input_shapes, dtype: torch.dtype = torch.float
     try:
         module.eval()
         with torch.no_grad():
-            module(*(torch.zeros(tuple(shape), dtype=dtype, device=device) for shape in input_shapes))
+            # a PoseNet with a side head runs it too (inference does)
+            run = getattr(module, "forward_with_side", module)
+            run(*(torch.zeros(tuple(shape), dtype=dtype, device=device) for shape in input_shapes))
     finally:
         for handle in handles:
             handle.remove()

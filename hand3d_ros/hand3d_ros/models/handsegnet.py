@@ -27,7 +27,7 @@ class HandSegNet(nn.Module):
         super().__init__()
         self.config = config
         self.layers, out = make_layers(config["layers"], config["in_channels"], config["width"],
-                                       config["input_size"])
+                                       config["input_size"], config.get("batch_norm", False))
         if out != NUM_SEG_CLASSES:
             raise ValueError(f"HandSegNet's last layer must give {NUM_SEG_CLASSES} channels, not {out}")
 

@@ -13,21 +13,25 @@ from hand3d_ros.models.tables import LEAKY_SLOPE, same_pad, walk
 
 
 class SameConv2d(nn.Conv2d):
-    """Conv2d with bias, TensorFlow 'SAME' padding and an optional leaky ReLU.
+    """Conv2d with bias, TensorFlow 'SAME' padding, optional batch norm and leaky ReLU.
 
     Input ``(N, C_in, H, W)`` -> output ``(N, C_out, ceil(H / stride), ceil(W / stride))``.
     Stride 1 with an odd kernel pads symmetrically (``nn.Conv2d`` padding); any other
     case pads explicitly with the extra row/column at the bottom/right, as TensorFlow
-    does, so that converted TF weights give identical outputs.
+    does, so that converted TF weights give identical outputs. With ``batch_norm`` a
+    :class:`nn.BatchNorm2d` (module ``norm``) sits between the convolution and the
+    activation: the lite tables use it so that they train from scratch in a few thousand
+    steps on a CPU; the authors' networks have none.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel: int, stride: int,
-                 leaky: bool):
+                 leaky: bool, batch_norm: bool = False):
         symmetric = stride == 1 and kernel % 2 == 1
         super().__init__(in_channels, out_channels, kernel, stride,
                          padding=kernel // 2 if symmetric else 0, bias=True)
         self.explicit_pad = not symmetric
         self.leaky = leaky
+        self.norm = nn.BatchNorm2d(out_channels) if batch_norm else None
         _init(self, leaky)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -37,6 +41,8 @@ class SameConv2d(nn.Conv2d):
             )
             x = F.pad(x, (left, right, top, bottom))
         y = super().forward(x)
+        if self.norm is not None:
+            y = self.norm(y)
         return F.leaky_relu(y, LEAKY_SLOPE) if self.leaky else y
 
 
@@ -68,7 +74,7 @@ def _init(module: nn.Module, leaky: bool) -> None:
     nn.init.zeros_(module.bias)
 
 
-def make_layers(layers, in_channels: int, width: float, hw=None) -> tuple:
+def make_layers(layers, in_channels: int, width: float, hw=None, batch_norm: bool = False) -> tuple:
     """Modules of a layer list (see :mod:`hand3d_ros.models.tables`).
 
     Args:
@@ -77,6 +83,8 @@ def make_layers(layers, in_channels: int, width: float, hw=None) -> tuple:
         width: channel multiplier.
         hw: ``(H, W)`` of the input, to check that pools do not run out of pixels
             (``None``: unchecked; always ``None`` for fc lists).
+        batch_norm: batch norm after every ``"leaky"`` conv (the table's ``batch_norm``
+            key); linear output convs never get one.
 
     Returns:
         ``(nn.ModuleDict name -> module, out_channels)``.
@@ -85,7 +93,8 @@ def make_layers(layers, in_channels: int, width: float, hw=None) -> tuple:
     for entry, cin, cout, _, _ in walk(layers, in_channels, hw, width):
         kind, name = entry[0], entry[1]
         if kind == "conv":
-            modules[name] = SameConv2d(cin, cout, entry[3], entry[4], entry[5] == "leaky")
+            leaky = entry[5] == "leaky"
+            modules[name] = SameConv2d(cin, cout, entry[3], entry[4], leaky, batch_norm and leaky)
         elif kind == "pool":
             modules[name] = nn.MaxPool2d(entry[2], entry[2])
         else:

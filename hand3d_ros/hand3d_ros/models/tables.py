@@ -24,11 +24,14 @@ output size of every ``"leaky"`` layer (rounded to a multiple of
 :data:`WIDTH_DIVISOR`); ``"linear"`` layers are outputs and keep their size.
 
 Table layouts per network (``input_size`` is (height, width) in pixels for the
-image networks and in map cells for PosePrior)::
+image networks and in map cells for PosePrior; HandSegNet and PoseNet tables may set
+``batch_norm: True`` for a batch norm between every leaky conv and its activation)::
 
     handsegnet: layers                       image (N,3,H,W) -> scores (N,2,H/8,W/8)
     posenet:    encoder, stages[0..S-1]      stage 0 reads the encoding, stage k>0
                                              reads concat(maps of stage k-1, encoding)
+                [side_head]                  fcs on the average-pooled encoding ->
+                                             (N,2) hand side logits [left, right]
     poseprior:  canonical / viewpoint streams, each {convs, fcs, heads}; the first
                 fc reads the NHWC-flattened conv output concatenated with the hand
                 side one-hot [left, right]; the heads read the last fc's output and
@@ -170,7 +173,10 @@ _PAPER = {
     },
 }
 
-# Sized for a CPU: the same kinds of layers, narrower, shallower and on smaller inputs.
+# Sized for a CPU: the same kinds of layers, narrower, shallower and on smaller inputs,
+# with batch norm after every leaky conv of HandSegNet and PoseNet (trained from scratch
+# on a CPU, without it they sat on a plateau for thousands of steps; ONNX Runtime and
+# TensorRT fold it into the convolutions).
 # HandSegNet at 160x120 (hands of 20-60 px are still several score cells wide);
 # PoseNet on a 128x128 crop (16x16 maps, stride 8 kept) with two refinement
 # stages of 5x5 convs (the maps are 16 cells wide: four 5x5 layers see them whole).
@@ -179,6 +185,7 @@ _LITE = {
         "width": 1.0,
         "input_size": (120, 160),
         "in_channels": 3,
+        "batch_norm": True,
         "layers": (
             vgg_block(1, 2, 16, True) + vgg_block(2, 2, 32, True)
             + vgg_block(3, 2, 64, True) + vgg_block(4, 2, 128, False)
@@ -190,6 +197,7 @@ _LITE = {
         "width": 1.0,
         "input_size": (128, 128),
         "in_channels": 3,
+        "batch_norm": True,
         "num_keypoints": NUM_KEYPOINTS,
         "encoder": (
             vgg_block(1, 2, 16, True) + vgg_block(2, 2, 32, True)
@@ -201,6 +209,7 @@ _LITE = {
             refine_stage(6, 4, 48, 5, 64),
             refine_stage(7, 4, 48, 5, 64),
         ],
+        "side_head": [fc("fc_side0", 64), fc("fc_side1", NUM_HAND_SIDES, act="linear")],
     },
     "poseprior": {
         "width": 1.0,
@@ -380,6 +389,8 @@ def table_macs(config, network: str = None) -> int:
             macs, (maps_ch, _) = _macs(stage, in_ch, enc_hw, width)
             total += macs
             in_ch = maps_ch + enc_ch
+        if cfg.get("side_head"):
+            total += _macs(cfg["side_head"], enc_ch, None, width)[0]
         return total
     if name == "poseprior":
         total = 0

@@ -24,7 +24,7 @@ from torch.utils.data import Dataset
 #: Fields each network needs (the rest of a shard is not decoded).
 FIELDS = {
     "handsegnet": ("image", "mask"),
-    "posenet": ("image", "uv", "visible"),
+    "posenet": ("image", "uv", "visible", "hand_side"),
     "poseprior": ("uv", "visible", "xyz", "hand_side", "image_hw"),
     "poseprior-direct": ("uv", "visible", "xyz", "hand_side", "image_hw"),
     "all": ("image", "mask", "uv", "visible", "xyz", "hand_side", "K"),

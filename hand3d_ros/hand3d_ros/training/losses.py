@@ -1,7 +1,7 @@
 """Training losses (DESIGN.md section 3). Every loss is a mean over the batch."""
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -26,6 +26,24 @@ def score_map_loss(stage_maps: Sequence[torch.Tensor], target: torch.Tensor) -> 
     """
     n = target.shape[0]
     return sum(((maps - target) ** 2).sum() for maps in stage_maps) / n
+
+
+#: Weight of the hand-side cross-entropy beside the score-map loss (PoseNet with a side
+#: head). The score-map loss sums over stages, keypoints and cells (about 100 early in
+#: training, tens later); 5 puts the side term (0.69 at chance) at a few percent of it.
+SIDE_LOSS_WEIGHT = 5.0
+
+
+def posenet_loss(stage_maps: Sequence[torch.Tensor], target: torch.Tensor,
+                 side_logits: Optional[torch.Tensor] = None, hand_side: Optional[torch.Tensor] = None,
+                 side_weight: float = SIDE_LOSS_WEIGHT) -> torch.Tensor:
+    """:func:`score_map_loss` plus ``side_weight`` x the softmax cross-entropy of the side
+    head (``side_logits`` ``(N, 2)`` [left, right], ``hand_side`` ``(N,)`` long 0 = left,
+    1 = right) when the network has one."""
+    loss = score_map_loss(stage_maps, target)
+    if side_logits is not None:
+        loss = loss + side_weight * F.cross_entropy(side_logits, hand_side)
+    return loss
 
 
 def poseprior_loss(w_c: torch.Tensor, rot: torch.Tensor, w_c_gt: torch.Tensor, rot_gt: torch.Tensor) -> torch.Tensor:

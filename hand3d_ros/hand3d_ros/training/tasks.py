@@ -113,10 +113,12 @@ class PoseNetTask(Task):
         if noisy:
             patches = targets.contrast_jitter(patches, *aug.contrast, generator=generator)
             uv_crop = targets.noisy_map_keypoints(uv_crop, size, aug.keypoint_noise_px, generator=generator)
-        return {"crops": patches.contiguous(), "maps": targets.score_map_targets(uv_crop, visible, codec)}
+        return {"crops": patches.contiguous(), "maps": targets.score_map_targets(uv_crop, visible, codec),
+                "side": batch["hand_side"].long()}
 
     def loss(self, prepared):
-        return losses.score_map_loss(self.model(prepared["crops"]), prepared["maps"])
+        maps, side_logits = self.model.forward_with_side(prepared["crops"])
+        return losses.posenet_loss(maps, prepared["maps"], side_logits, prepared["side"])
 
 
 class PosePriorTask(Task):

@@ -40,9 +40,11 @@ def test_networks_match_torch(backends, lite):
     logits = ort_backend.handsegnet(images)
     assert logits.shape == (3, 2) + lite.seg_input_hw and logits.dtype == torch.float32
     assert (logits - torch_backend.handsegnet(images)).abs().max() < TOLERANCE
-    score_maps = ort_backend.posenet(crops)
-    assert score_maps.shape == (3, 21, lite.map_size, lite.map_size)
-    assert (score_maps - torch_backend.posenet(crops)).abs().max() < TOLERANCE
+    score_maps, side_logits = ort_backend.posenet(crops)
+    ref_maps, ref_side = torch_backend.posenet(crops)
+    assert score_maps.shape == (3, 21, lite.map_size, lite.map_size) and side_logits.shape == (3, 2)
+    assert (score_maps - ref_maps).abs().max() < TOLERANCE
+    assert (side_logits - ref_side).abs().max() < TOLERANCE
     w_c, rotation = ort_backend.poseprior(maps, sides)
     ref_w_c, ref_rotation = torch_backend.poseprior(maps, sides)
     assert w_c.shape == (5, 21, 3) and rotation.shape == (5, 3, 3)
@@ -131,9 +133,10 @@ def test_cuda_io_binding_matches_torch(lite, tmp_path):
     gpu = orb.OnnxRuntimeBackend(lite, "cuda", cache_dir=str(tmp_path), settings=orb.OrtSettings(enable_tensorrt_ep=False))
     reference = TorchBackend(random_model_set("lite", seed=5), "cpu")
     crops = torch.rand((2, 3, lite.crop_size, lite.crop_size)) - 0.5
-    maps = gpu.posenet(crops.cuda())
-    assert maps.is_cuda
-    assert (maps.cpu() - reference.posenet(crops)).abs().max() < 1e-3
+    maps, side = gpu.posenet(crops.cuda())
+    ref_maps, ref_side = reference.posenet(crops)
+    assert maps.is_cuda and side.is_cuda
+    assert (maps.cpu() - ref_maps).abs().max() < 1e-3 and (side.cpu() - ref_side).abs().max() < 1e-3
     sides = torch.eye(2).cuda()
     w_c, rotation = gpu.poseprior(maps, sides)
     ref_w_c, ref_rotation = reference.poseprior(maps.cpu(), sides.cpu())

@@ -63,6 +63,28 @@ def test_fixed_side_and_boxes(model_set):
     assert right.hand_side == 1 and right.p_right == 1.0
 
 
+def test_auto_handedness_follows_the_side_head_or_lifts_both_sides():
+    model_set = random_model_set("lite", seed=3)
+    head = model_set.networks["posenet"].side_head
+    with torch.no_grad():  # a head that is sure of "right" whatever it sees
+        head.fc_side1.weight.zero_()
+        head.fc_side1.bias.copy_(torch.tensor([-5.0, 5.0]))
+    calls = []
+
+    class Counting(TorchBackend):
+        def poseprior(self, maps, hand_side):
+            calls.append(hand_side.shape[0])
+            return super().poseprior(maps, hand_side)
+
+    pipe = HandPosePipeline(Counting(model_set), model_set, PipelineConfig(handedness="auto"))
+    (hand,) = pipe.pose_in_boxes(_frames(1)[0], [[20, 10, 100, 90]]).hands
+    assert hand.hand_side == 1 and hand.p_right > 0.99 and calls == [1]  # one lift, the head's side
+    model_set.networks["posenet"].side_head = None  # weights without a head (the paper's)
+    calls.clear()
+    (hand,) = pipe.pose_in_boxes(_frames(1)[0], [[20, 10, 100, 90]]).hands
+    assert calls == [2] and 0.0 <= hand.p_right <= 1.0  # both sides lifted, residuals compared
+
+
 def test_crops_from_the_pyramid_stay_aligned(model_set):
     """A crop that shrinks the image 3x is cut from a pooled copy; a dot still lands at crop_uv."""
     pipe = _pipeline(model_set)

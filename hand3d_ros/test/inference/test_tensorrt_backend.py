@@ -127,7 +127,7 @@ def test_calibration_samples_from_the_pipeline(lite):
     assert prior["score_maps"].shape[0] == prior["hand_side"].shape[0] >= 4
     digest = trb.arrays_sha256(prior)
     assert digest == trb.arrays_sha256(dict(prior))
-    changed = dict(prior, hand_side=prior["hand_side"][::-1].copy())
+    changed = dict(prior, hand_side=prior["hand_side"][:, ::-1].copy())  # sides swapped
     assert trb.arrays_sha256(changed) != digest
     with pytest.raises(ValueError, match="no calibration inputs"):
         trb.calibration_samples({"posenet": []}, "posenet", ["crop"])
@@ -149,9 +149,10 @@ def test_fp32_engines_match_torch_and_are_cached(lite, tmp_path):
     images = torch.rand((2, 3) + lite.seg_input_hw) - 0.5
     assert (backend.handsegnet(images.cuda()).cpu() - reference.handsegnet(images)).abs().max() < 1e-3
     crops = torch.rand((20, 3, lite.crop_size, lite.crop_size)) - 0.5  # > max batch 16: chunked
-    maps = backend.posenet(crops.cuda())
-    assert maps.shape == (20, 21, lite.map_size, lite.map_size) and maps.is_cuda
-    assert (maps.cpu() - reference.posenet(crops)).abs().max() < 1e-3
+    maps, side = backend.posenet(crops.cuda())
+    ref_maps, ref_side = reference.posenet(crops)
+    assert maps.shape == (20, 21, lite.map_size, lite.map_size) and maps.is_cuda and side.shape == (20, 2)
+    assert (maps.cpu() - ref_maps).abs().max() < 1e-3 and (side.cpu() - ref_side).abs().max() < 1e-3
     sides = torch.nn.functional.one_hot(torch.arange(20) % 2, 2).float()
     w_c, rotation = backend.poseprior(maps, sides.cuda())
     ref_w_c, ref_rotation = reference.poseprior(maps.cpu(), sides)
@@ -171,11 +172,11 @@ def test_fp16_and_int8_engines_run(lite, tmp_path):
     from hand3d_ros.inference.synthetic import synthetic_hand_frames
 
     crops = (torch.rand((3, 3, lite.crop_size, lite.crop_size)) - 0.5).cuda()
-    fp32 = trb.TensorRTBackend(lite, precision="fp32", cache_dir=str(tmp_path), log=lambda _: None).posenet(crops)
-    fp16 = trb.TensorRTBackend(lite, precision="fp16", cache_dir=str(tmp_path), log=lambda _: None).posenet(crops)
+    fp32, _ = trb.TensorRTBackend(lite, precision="fp32", cache_dir=str(tmp_path), log=lambda _: None).posenet(crops)
+    fp16, _ = trb.TensorRTBackend(lite, precision="fp16", cache_dir=str(tmp_path), log=lambda _: None).posenet(crops)
     assert torch.isfinite(fp16).all()
     assert (fp16 - fp32).abs().max() <= 0.05 * fp32.abs().max() + 1e-3
     frames = synthetic_hand_frames(16, 120, 160, seed=1)
     int8 = trb.TensorRTBackend(lite, precision="int8", cache_dir=str(tmp_path), calibration_frames=frames,
                                log=lambda _: None)
-    assert torch.isfinite(int8.posenet(crops)).all()
+    assert torch.isfinite(int8.posenet(crops)[0]).all()

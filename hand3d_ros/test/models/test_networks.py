@@ -60,6 +60,39 @@ def test_posenet_lite_shapes():
     assert [tuple(m.shape) for m in maps] == [(2, NUM_KEYPOINTS, 16, 16)] * 3
 
 
+def test_posenet_side_head_reads_the_pooled_encoding():
+    lite, paper = build_posenet("lite").eval(), build_posenet("paper").eval()
+    crop = torch.randn(3, 3, 128, 128)
+    with torch.no_grad():
+        maps, side = lite.forward_with_side(crop)
+        assert lite.has_side_head and side.shape == (3, 2)
+        assert all(torch.equal(a, b) for a, b in zip(maps, lite(crop)))  # same maps as forward
+        # the head sees nothing but the average-pooled encoding
+        x = crop
+        for module in lite.encoder.values():
+            x = module(x)
+        pooled = x.mean(dim=(2, 3))
+        for module in lite.side_head.values():
+            pooled = module(pooled)
+        assert torch.allclose(side, pooled, atol=1e-6)
+        assert not paper.has_side_head and paper.forward_with_side(torch.randn(1, 3, 64, 64))[1] is None
+
+
+def test_batch_norm_sits_between_conv_and_activation_in_lite_only():
+    lite, paper = build_posenet("lite"), build_posenet("paper")
+    assert isinstance(lite.encoder.conv1_1.norm, torch.nn.BatchNorm2d)
+    assert lite.stages[0].conv5_2.norm is None  # linear output convs have none
+    assert all(m.norm is None for m in paper.modules() if isinstance(m, SameConv2d))
+    conv = lite.encoder.conv1_1.eval()
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        conv.norm.running_mean.normal_()
+        conv.norm.running_var.uniform_(0.5, 2.0)
+        plain = torch.nn.functional.conv2d(x, conv.weight, conv.bias, padding=1)
+        expected = F.leaky_relu(conv.norm(plain), 0.01)
+        assert torch.allclose(conv(x), expected, atol=1e-6)
+
+
 @pytest.mark.parametrize("config,size", [("paper", 32), ("lite", 16)])
 def test_poseprior_shapes_and_geometry(config, size):
     model = build_poseprior(config).eval()

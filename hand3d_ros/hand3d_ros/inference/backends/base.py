@@ -7,7 +7,7 @@ computes elsewhere (ONNX Runtime on the CPU, TensorRT) binds or copies them itse
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
 
@@ -34,8 +34,10 @@ class Backend(ABC):
         """(N, 3, H, W) normalised float32 images -> (N, 2, H, W) float32 logits [background, hand]."""
 
     @abstractmethod
-    def posenet(self, crops: torch.Tensor) -> torch.Tensor:
-        """(N, 3, S, S) normalised float32 crops -> (N, K, s, s) float32 score maps (last stage)."""
+    def posenet(self, crops: torch.Tensor) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """(N, 3, S, S) normalised float32 crops -> ``(maps, side_logits)``: (N, K, s, s)
+        float32 score maps (last stage) and (N, 2) float32 hand side logits [left, right],
+        ``None`` when the PoseNet has no side head (the paper's)."""
 
     @abstractmethod
     def poseprior(self, maps: torch.Tensor, hand_side: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -51,3 +53,11 @@ class Backend(ABC):
 
     def describe(self) -> str:
         return f"{self.name} ({self.precision})"
+
+
+def posenet_result(output_names: Sequence[str], outputs: Sequence[torch.Tensor]) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """``(maps, side_logits)`` from a PoseNet graph's named outputs (``score_maps`` and, if
+    the graph has one, ``hand_side_logits``; see :func:`hand3d_ros.inference.export.graph_signature`)."""
+    names = list(output_names)
+    side = outputs[names.index("hand_side_logits")] if "hand_side_logits" in names else None
+    return outputs[names.index("score_maps")], side

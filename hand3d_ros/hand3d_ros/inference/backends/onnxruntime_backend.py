@@ -16,9 +16,9 @@ import numpy as np
 import torch
 
 from hand3d_ros.core.keypoints import NUM_KEYPOINTS
-from hand3d_ros.inference.backends.base import Backend, BackendUnavailable
+from hand3d_ros.inference.backends.base import Backend, BackendUnavailable, posenet_result
 from hand3d_ros.inference.model_set import ModelSet
-from hand3d_ros.models.tables import POSENET_MAP_STRIDE
+from hand3d_ros.models.tables import NUM_HAND_SIDES, POSENET_MAP_STRIDE
 
 CPU_EP = "CPUExecutionProvider"
 CUDA_EP = "CUDAExecutionProvider"
@@ -217,8 +217,9 @@ class OnnxRuntimeBackend(Backend):
         return logits
 
     def posenet(self, crops):
-        """(N, 3, S, S) -> (N, K, s, s) last-stage score maps on :attr:`device`."""
-        return self._run("posenet", [crops])[0]
+        """(N, 3, S, S) -> last-stage score maps (N, K, s, s) and side logits (N, 2) or
+        ``None``, on :attr:`device`."""
+        return posenet_result(self.graphs["posenet"].signature.outputs, self._run("posenet", [crops]))
 
     def poseprior(self, maps, hand_side) -> Tuple[torch.Tensor, torch.Tensor]:
         """(N, K, s, s), (N, 2) -> w_c (N, K, 3), R (N, 3, 3) on :attr:`device`."""
@@ -239,7 +240,8 @@ def output_shapes(network: str, batch: int, inputs: Sequence[torch.Tensor],
         return [(batch, 2, int(height), int(width))]
     if network == "posenet":
         side = -(-int(inputs[0].shape[-1]) // POSENET_MAP_STRIDE)
-        return [(batch, NUM_KEYPOINTS, side, side) for _ in output_names]
+        return [(batch, NUM_HAND_SIDES) if name == "hand_side_logits" else (batch, NUM_KEYPOINTS, side, side)
+                for name in output_names]
     if network == "poseprior":
         keypoints = int(inputs[0].shape[1])
         return [(batch, keypoints, 3), (batch, 3, 3), (batch, 3)]

@@ -26,7 +26,7 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from hand3d_ros.inference.backends.base import Backend, BackendUnavailable
+from hand3d_ros.inference.backends.base import Backend, BackendUnavailable, posenet_result
 from hand3d_ros.inference.model_set import ModelSet
 
 #: Oldest TensorRT major version this backend is written for (named I/O tensors, enqueueV3).
@@ -416,8 +416,10 @@ class TensorRTBackend(Backend):
         return self.engines["handsegnet"]([images])[0]
 
     def posenet(self, crops):
-        """(N, 3, S, S) -> (N, K, s, s) last-stage score maps (CUDA, float32)."""
-        return self.engines["posenet"]([crops])[0]
+        """(N, 3, S, S) -> last-stage score maps (N, K, s, s) and side logits (N, 2) or
+        ``None`` (CUDA, float32)."""
+        engine = self.engines["posenet"]
+        return posenet_result(engine.output_names, engine([crops]))
 
     def poseprior(self, maps, hand_side) -> Tuple[torch.Tensor, torch.Tensor]:
         """(N, K, s, s), (N, 2) -> w_c (N, K, 3), R (N, 3, 3) (CUDA, float32)."""

@@ -57,7 +57,8 @@ class TorchBackend(Backend):
     @torch.inference_mode()
     def posenet(self, crops):
         with self._autocast():
-            return self._nets["posenet"](self._prepare(crops))[-1].float().contiguous()
+            maps, side = self._nets["posenet"].forward_with_side(self._prepare(crops))
+        return maps[-1].float().contiguous(), None if side is None else side.float()
 
     @torch.inference_mode()
     def poseprior(self, maps, hand_side) -> Tuple[torch.Tensor, torch.Tensor]:
