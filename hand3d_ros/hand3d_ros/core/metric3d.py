@@ -116,6 +116,13 @@ class MetricConfig:
             Range > 0.
         depth_max_iterations: rounds of refit-and-reclassify for the outlier
             rejection. Range >= 1.
+        depth_keypoint_blend: once the depth fit is accepted, each inlier keypoint
+            moves this fraction of the way from the fitted hand model (``t + s w_rel``)
+            to its own measured position (its ray at the sampled depth plus the surface
+            offset). 0 keeps the lifted shape and takes only scale and translation
+            from depth; 1 trusts the depth camera for every keypoint it sees (the
+            lifted shape then fills in only the occluded or unmeasured ones). Range
+            [0, 1].
     """
 
     bone_length_m: float = 0.043
@@ -132,6 +139,7 @@ class MetricConfig:
     depth_inlier_floor_m: float = 0.01
     depth_max_rms_m: float = 0.012
     depth_max_iterations: int = 10
+    depth_keypoint_blend: float = 1.0
 
     def __post_init__(self):
         lo, hi = self.bone_length_range_m
@@ -161,6 +169,8 @@ class MetricConfig:
             raise ValueError("depth_max_rms_m must be > 0")
         if self.depth_max_iterations < 1:
             raise ValueError("depth_max_iterations must be >= 1")
+        if not 0.0 <= self.depth_keypoint_blend <= 1.0:
+            raise ValueError("depth_keypoint_blend must be in [0, 1]")
 
 
 @dataclass
@@ -679,8 +689,9 @@ def _none_result(reason: str) -> MetricResult:
 def lift_to_metric(w_rel, uv, score, K, config: MetricConfig | None = None, depth_m=None, hand_mask=None) -> MetricResult:
     """Metric 3D keypoints of one hand in the camera frame.
 
-    Uses the depth image when given and consistent (:func:`solve_with_depth`),
-    otherwise the hand-size prior (:func:`solve_translation` then
+    Uses the depth image when given and consistent (:func:`solve_with_depth`; its
+    inlier keypoints then move toward their measured positions by
+    ``config.depth_keypoint_blend``), otherwise the hand-size prior (:func:`solve_translation` then
     :func:`refine_scale_translation`). Without intrinsics (``K`` None or invalid) there
     is no metric answer: ``scale_source`` NONE and NaN keypoints.
 
@@ -712,6 +723,8 @@ def lift_to_metric(w_rel, uv, score, K, config: MetricConfig | None = None, dept
         fit = solve_with_depth(w_rel, uv, score, K, depth_m, hand_mask, config)
         if fit.ok:
             xyz = fit.translation + fit.scale * w_rel
+            blend = config.depth_keypoint_blend * fit.inliers[:, None]
+            xyz = np.where(blend > 0, (1.0 - blend) * xyz + blend * fit.xyz_measured, xyz)
             return MetricResult(
                 xyz_cam=xyz,
                 translation=fit.translation,

@@ -65,7 +65,7 @@ def estimator_config_from_params(p: dict) -> EstimatorConfig:
         min_keypoint_score=p["track_min_keypoint_score"],
         filter_2d=OneEuroConfig(min_cutoff_hz=p["smoothing_min_cutoff"], beta=beta),
         filter_3d=OneEuroConfig(min_cutoff_hz=p["smoothing_min_cutoff"], beta=beta * PX_PER_METRE_FOR_SMOOTHING))
-    metric = MetricConfig(bone_length_m=p["reference_bone_length"])
+    metric = MetricConfig(bone_length_m=p["reference_bone_length"], depth_keypoint_blend=p["depth_keypoint_blend"])
     return EstimatorConfig(pipeline=pipeline, metric=metric, tracker=tracker,
                            tracking=p["tracking"], smoothing=p["smoothing"])
 

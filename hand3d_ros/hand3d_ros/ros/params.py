@@ -63,6 +63,9 @@ PARAMS = (
     Param("crop_scale_max", 5.0, "Largest crop scale (crop size / side in pixels).", min=0.01, max=20.0),
     # Metric 3D.
     Param("reference_bone_length", 0.043, "Hand-size prior: length of the middle-finger MCP->PIP bone, metres.", min=0.02, max=0.08),
+    Param("depth_keypoint_blend", 1.0, "With depth: how far each keypoint the depth confirms moves from the lifted hand "
+          "to its own measured position (0: depth gives scale and position only; 1: measured keypoints as seen).",
+          min=0.0, max=1.0),
     # Tracking and smoothing.
     Param("tracking", True, "Reuse the previous keypoints' crop and skip HandSegNet while keypoints stay confident."),
     Param("track_min_keypoint_score", 0.3, "Mean keypoint score below which a tracked hand is re-detected.", min=0.0, max=1.0),

@@ -321,6 +321,29 @@ def test_depth_rejects_outliers():
     assert np.linalg.norm(fit.translation - t) < 0.006
 
 
+def test_depth_keypoint_blend_takes_measured_positions_for_inliers():
+    rng, xyz, w_rel, t, K, depth, uv = _depth_scene(135)
+    # a lifted shape that is off by a few millimetres per keypoint (as a network's is)
+    wrong = w_rel + rng.normal(0.0, 0.08, size=w_rel.shape)
+    wrong[0] = 0.0
+    model_only = lift_to_metric(wrong, uv, np.ones(21), K, MetricConfig(depth_keypoint_blend=0.0), depth_m=depth)
+    fused = lift_to_metric(wrong, uv, np.ones(21), K, MetricConfig(depth_keypoint_blend=1.0), depth_m=depth)
+    half = lift_to_metric(wrong, uv, np.ones(21), K, MetricConfig(depth_keypoint_blend=0.5), depth_m=depth)
+    assert model_only.scale_source == fused.scale_source == ScaleSource.DEPTH
+    fit = solve_with_depth(wrong, uv, np.ones(21), K, depth)
+    err_model = np.linalg.norm(model_only.xyz_cam - xyz, axis=1)
+    err_fused = np.linalg.norm(fused.xyz_cam - xyz, axis=1)
+    assert fit.inliers.sum() >= 10
+    # measured keypoints sit on their rays at the sphere's depth + offset (a keypoint whose
+    # window sees a sphere in front of it is off by that sphere's distance, as in real life)
+    assert np.median(err_fused[fit.inliers]) < 0.001 and np.median(err_model[fit.inliers]) > 0.004
+    np.testing.assert_allclose(fused.xyz_cam[fit.inliers], fit.xyz_measured[fit.inliers])
+    np.testing.assert_allclose(fused.xyz_cam[~fit.inliers], model_only.xyz_cam[~fit.inliers])
+    np.testing.assert_allclose(half.xyz_cam, 0.5 * (model_only.xyz_cam + fused.xyz_cam), atol=1e-12)
+    with pytest.raises(ValueError):
+        MetricConfig(depth_keypoint_blend=1.5)
+
+
 @pytest.mark.parametrize("bad", ["nan", "zero"])
 def test_depth_falls_back_on_missing_depth(bad):
     _, xyz, w_rel, t, K, depth, uv = _depth_scene(140)
