@@ -91,6 +91,12 @@ class View3DStyle:
     """Height of the floor grid in the camera frame (y points down), metres."""
     grid_m: float = 0.1
     """Spacing of the grid lines, metres."""
+    axis_length_m: float = 0.04
+    """Length of a hand frame's axes, metres."""
+
+
+#: x, y, z axis colours (RGB), as RViz draws frames.
+AXIS_COLORS = ((230, 60, 60), (60, 230, 60), (60, 120, 255))
 
 
 def _view_rotation(style: View3DStyle) -> np.ndarray:
@@ -104,7 +110,9 @@ def draw_3d_view(hands, truth=None, style: View3DStyle = View3DStyle()) -> np.nd
     """(S, S, 3) uint8 RGB: the metric hands in the camera frame, seen obliquely.
 
     ``hands``: objects with ``xyz`` (21, 3) metres in the optical frame (x right, y down,
-    z forward; NaN hands are skipped); ``truth``: optional list of (21, 3) ground-truth
+    z forward; NaN hands are skipped) and optionally ``palm_origin`` (3,) metres and
+    ``palm_rotation`` (3, 3) (columns: the palm axes; the hand's TF frame), drawn as
+    axes like RViz's TF display; ``truth``: optional list of (21, 3) ground-truth
     keypoints, drawn thin and grey. The camera's position and axes are drawn (x red,
     y green, z blue) with a floor grid for depth.
     """
@@ -134,7 +142,7 @@ def draw_3d_view(hands, truth=None, style: View3DStyle = View3DStyle()) -> np.nd
         line(center + [0, 0, t] + [-half, style.floor_y_m - center[1], 0],
              center + [0, 0, t] + [half, style.floor_y_m - center[1], 0], (48, 48, 48))
     origin = np.zeros(3)
-    for axis, color in zip(np.eye(3) * 0.06, ((230, 60, 60), (60, 230, 60), (60, 120, 255))):
+    for axis, color in zip(np.eye(3) * 0.06, AXIS_COLORS):
         line(origin, axis, color, 2)
     for xyz in truth or []:
         for parent, child in kp.BONES:
@@ -145,6 +153,10 @@ def draw_3d_view(hands, truth=None, style: View3DStyle = View3DStyle()) -> np.nd
             continue
         for parent, child in kp.BONES:
             line(xyz[parent], xyz[child], _rgb255(kp.keypoint_color(child)), 2)
+        origin, rotation = getattr(hand, "palm_origin", None), getattr(hand, "palm_rotation", None)
+        if origin is not None and rotation is not None:
+            for axis, color in zip(np.asarray(rotation, dtype=np.float64).T, AXIS_COLORS):
+                line(origin, np.asarray(origin) + style.axis_length_m * axis, color, 2)
     cv2.putText(canvas, "3D, camera frame (m)", (4, s - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (170, 170, 170), 1,
                 cv2.LINE_AA)
     return canvas

@@ -43,3 +43,18 @@ def test_3d_view_draws_the_hand_and_skips_nan():
     with_hand = draw_3d_view([_hand(np.zeros((21, 2)), template_hand_xyz(1) + [0, 0, 0.5])], style=style)
     assert empty.shape == (200, 200, 3)
     assert (with_hand != empty).any(axis=2).sum() > 100
+
+
+def test_3d_view_draws_the_hand_frame_axes_in_their_colours():
+    style = View3DStyle(size_px=200, axis_length_m=0.08)
+    xyz = template_hand_xyz(1) + [0, 0, 0.5]
+    plain = _hand(np.zeros((21, 2)), xyz)
+    framed = _hand(np.zeros((21, 2)), xyz)
+    framed.palm_origin, framed.palm_rotation = np.array([0.1, -0.1, 0.5]), np.eye(3)  # away from the hand
+    a, b = draw_3d_view([plain], style=style), draw_3d_view([framed], style=style)
+    changed = (a != b).any(axis=2)
+    assert changed.sum() > 30
+    colours = b[changed].astype(int)
+    reddish = (colours[:, 0] > 150) & (colours[:, 1] < 120) & (colours[:, 2] < 120)
+    bluish = (colours[:, 2] > 150) & (colours[:, 0] < 120)
+    assert reddish.any() and bluish.any()

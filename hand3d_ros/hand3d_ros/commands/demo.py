@@ -127,6 +127,7 @@ def _write_pictures(out, npz, per_frame, max_gif_frames: int = 90) -> None:
     import numpy as np
     from PIL import Image as PILImage
 
+    from hand3d_ros.data.render.gltf import quaternion_xyzw_to_matrix
     from hand3d_ros.visualize import View3DStyle, draw_3d_view
 
     frames_dir = out / "frames"
@@ -138,9 +139,15 @@ def _write_pictures(out, npz, per_frame, max_gif_frames: int = 90) -> None:
     panels = []
     for path, (index, hands) in zip(debug, per_frame):
         left = np.asarray(PILImage.open(path).convert("RGB"))
-        view_hands = [SimpleNamespace(xyz=np.array([[q["x"], q["y"], q["z"]] for q in h["keypoints_3d"]], float)
-                                      if h["scale_source"] else np.full((21, 3), np.nan), hand_id=h["hand_id"])
-                      for h in hands]
+        view_hands = []
+        for h in hands:  # as published: keypoints_3d and hand_pose (the hand's TF frame)
+            metric = bool(h["scale_source"])
+            position, orientation = h["hand_pose"]["position"], h["hand_pose"]["orientation"]
+            view_hands.append(SimpleNamespace(
+                xyz=np.array([[q["x"], q["y"], q["z"]] for q in h["keypoints_3d"]], float)
+                if metric else np.full((21, 3), np.nan), hand_id=h["hand_id"],
+                palm_origin=np.array([position[k] for k in "xyz"], float) if metric else None,
+                palm_rotation=quaternion_xyzw_to_matrix([orientation[k] for k in "xyzw"]) if metric else None))
         for h in view_hands:
             h.xyz[~np.isfinite(h.xyz)] = np.nan
         truth = [gt_xyz[index, k] for k in range(gt_xyz.shape[1]) if gt_side[index, k] >= 0]
