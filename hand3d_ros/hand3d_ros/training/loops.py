@@ -134,7 +134,7 @@ def train(network: str, data, run_dir, config: str = "lite", train_config: Train
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
-    task = make_task(network, config, train_config.augment)
+    task = make_task(network, config, train_config.augment, train_config.loss)
     if not isinstance(data, SampleDataset):
         data = SampleDataset(data, task.fields)
     if val is not None and not isinstance(val, SampleDataset):

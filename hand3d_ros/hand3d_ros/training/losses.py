@@ -16,31 +16,29 @@ def segmentation_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tenso
     return F.cross_entropy(logits, labels)
 
 
-def score_map_loss(stage_maps: Sequence[torch.Tensor], target: torch.Tensor) -> torch.Tensor:
+def score_map_loss(stage_maps: Sequence[torch.Tensor], target: torch.Tensor,
+                   foreground_weight: float = 0.0) -> torch.Tensor:
     """PoseNet: squared L2 between every stage's maps and the Gaussian targets, summed over
-    stages, keypoints and cells, mean over the batch.
+    stages, keypoints and cells, mean over the batch; each cell weighted
+    ``1 + foreground_weight * target`` (0: the paper's plain L2).
 
     Args:
         stage_maps: tuple of ``(N, K, M, M)`` maps, one per stage.
         target: ``(N, K, M, M)`` targets (all-zero maps for invisible keypoints).
+        foreground_weight: see :class:`hand3d_ros.training.configs.LossWeights`.
     """
     n = target.shape[0]
-    return sum(((maps - target) ** 2).sum() for maps in stage_maps) / n
-
-
-#: Weight of the hand-side cross-entropy beside the score-map loss (PoseNet with a side
-#: head). The score-map loss sums over stages, keypoints and cells (about 100 early in
-#: training, tens later); 5 puts the side term (0.69 at chance) at a few percent of it.
-SIDE_LOSS_WEIGHT = 5.0
+    weight = 1.0 + foreground_weight * target if foreground_weight else 1.0
+    return sum((weight * (maps - target) ** 2).sum() for maps in stage_maps) / n
 
 
 def posenet_loss(stage_maps: Sequence[torch.Tensor], target: torch.Tensor,
                  side_logits: Optional[torch.Tensor] = None, hand_side: Optional[torch.Tensor] = None,
-                 side_weight: float = SIDE_LOSS_WEIGHT) -> torch.Tensor:
+                 foreground_weight: float = 0.0, side_weight: float = 5.0) -> torch.Tensor:
     """:func:`score_map_loss` plus ``side_weight`` x the softmax cross-entropy of the side
     head (``side_logits`` ``(N, 2)`` [left, right], ``hand_side`` ``(N,)`` long 0 = left,
-    1 = right) when the network has one."""
-    loss = score_map_loss(stage_maps, target)
+    1 = right) when the network has one. Weights: :class:`~hand3d_ros.training.configs.LossWeights`."""
+    loss = score_map_loss(stage_maps, target, foreground_weight)
     if side_logits is not None:
         loss = loss + side_weight * F.cross_entropy(side_logits, hand_side)
     return loss

@@ -18,7 +18,7 @@ from hand3d_ros.core.crop import crop_images
 from hand3d_ros.models import build_network
 from hand3d_ros.models.weights import IMAGE_PREPROCESSING
 from hand3d_ros.training import losses, targets
-from hand3d_ros.training.configs import Augment
+from hand3d_ros.training.configs import Augment, LossWeights
 from hand3d_ros.training.datasets import FIELDS
 
 #: File name of each trainable network's final weights in a run folder.
@@ -43,9 +43,10 @@ class Task(ABC):
 
     network = ""
 
-    def __init__(self, config: str = "lite", augment: Augment = Augment()):
+    def __init__(self, config: str = "lite", augment: Augment = Augment(), loss: LossWeights = LossWeights()):
         self.config_name = config
         self.augment = augment
+        self.loss_weights = loss
         self.fields = FIELDS[self.network]
         self.model = self.build()
 
@@ -118,7 +119,9 @@ class PoseNetTask(Task):
 
     def loss(self, prepared):
         maps, side_logits = self.model.forward_with_side(prepared["crops"])
-        return losses.posenet_loss(maps, prepared["maps"], side_logits, prepared["side"])
+        weights = self.loss_weights
+        return losses.posenet_loss(maps, prepared["maps"], side_logits, prepared["side"],
+                                   foreground_weight=weights.map_foreground, side_weight=weights.side)
 
 
 class PosePriorTask(Task):
@@ -170,8 +173,9 @@ class DirectPriorTask(PosePriorTask):
 TASKS = {t.network: t for t in (HandSegNetTask, PoseNetTask, PosePriorTask, DirectPriorTask)}
 
 
-def make_task(network: str, config: str = "lite", augment: Augment = Augment()) -> Task:
+def make_task(network: str, config: str = "lite", augment: Augment = Augment(),
+              loss: LossWeights = LossWeights()) -> Task:
     """The :class:`Task` of ``network`` (built with the current torch RNG state)."""
     if network not in TASKS:
         raise ValueError(f"unknown network {network!r} (choose from {', '.join(TASKS)})")
-    return TASKS[network](config, augment)
+    return TASKS[network](config, augment, loss)

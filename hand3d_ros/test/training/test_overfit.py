@@ -13,7 +13,8 @@ torch.set_num_threads(1)
                                                ("poseprior", 25, 1e-3), ("poseprior-direct", 25, 1e-3)])
 def test_overfits_a_fixed_batch(tiny_shards, network, steps, lr):
     torch.manual_seed(0)
-    task = make_task(network, "lite", get_config(network, "test").augment)
+    config = get_config(network, "test")
+    task = make_task(network, "lite", config.augment, config.loss)
     data = SampleDataset(tiny_shards, task.fields)
     prepared = task.prepare(collate([data[i] for i in range(2)]), generator=None)
     task.model.eval()  # no dropout: a clean overfit signal
