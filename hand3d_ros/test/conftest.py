@@ -16,6 +16,10 @@ from hand3d_ros.data.shards import write_shards
 os.environ.setdefault("ROS_DOMAIN_ID", str(random.Random(os.getpid()).randint(1, 100)))
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 os.environ.setdefault("ROS_LOCALHOST_ONLY", "1")  # the same, for Humble/Jazzy
+# Plumbing tests (and the nodes they start) run on small random-weight networks whatever
+# weights the package ships: the default weights folder is an empty one. Tests of the
+# shipped weights name them explicitly (test/inference/test_shipped_weights.py).
+os.environ["HAND3D_DEFAULT_WEIGHTS"] = os.path.join(os.path.dirname(__file__), "no-default-weights")
 
 
 # Tiny synthetic shard sets for the training and evaluation tests (no renderer assets needed).

@@ -15,8 +15,19 @@ from hand3d_ros.models import build_network, load_weights, resolve_config
 
 #: Networks a pipeline needs, and the file each is stored in.
 NETWORK_FILES = {"handsegnet": "handsegnet.pt", "posenet": "posenet.pt", "poseprior": "poseprior.pt"}
-#: Weights shipped inside the package (trained by this project), if present.
+#: Weights shipped inside the package (trained by this project): ``<config>/<file>``.
 SHIPPED_WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+#: Environment variable naming a folder laid out like :data:`SHIPPED_WEIGHTS_DIR` that
+#: replaces it as the default (a fleet's own weights; the tests point it at an empty
+#: folder so that plumbing tests run on random weights whatever ships).
+DEFAULT_WEIGHTS_ENV = "HAND3D_DEFAULT_WEIGHTS"
+
+
+def default_weights_root() -> Path:
+    """Where the default weights of each configuration live: ``$HAND3D_DEFAULT_WEIGHTS``
+    if set, else the package's shipped weights."""
+    override = os.environ.get(DEFAULT_WEIGHTS_ENV, "").strip()
+    return Path(os.path.expanduser(override)) if override else SHIPPED_WEIGHTS_DIR
 
 
 @dataclass
@@ -119,12 +130,12 @@ def _check_compatible(metadata: dict, folder: Path) -> None:
 
 def resolve_model_set(weights_dir: Optional[str] = None, config: str = "lite",
                       allow_random_weights: bool = False) -> ModelSet:
-    """The model set a user means: ``weights_dir`` if given; else the shipped weights
-    of ``config`` if the package has them; else random weights if allowed; else a
-    FileNotFoundError that says what to do."""
+    """The model set a user means: ``weights_dir`` if given; else the default weights of
+    ``config`` (shipped with the package, or under ``$HAND3D_DEFAULT_WEIGHTS``) if they
+    exist; else random weights if allowed; else a FileNotFoundError that says what to do."""
     if weights_dir:
         return load_model_set(weights_dir)
-    shipped = SHIPPED_WEIGHTS_DIR / config
+    shipped = default_weights_root() / config
     if all((shipped / f).is_file() for f in NETWORK_FILES.values()):
         return load_model_set(shipped)
     if allow_random_weights:

@@ -67,11 +67,14 @@ class PipelineConfig:
     fallback_side_px: float = 100.0
     """Crop side when the mask is empty (image centre), image pixels; > 0."""
     handedness: str = "auto"
-    """'auto' (PoseNet's side head where the weights have one, else the side whose lift
-    best explains the keypoints), 'left' or 'right'."""
+    """'auto' (estimated: PoseNet's side head where the weights have one, plus which
+    side's lift best explains the keypoints), 'left' or 'right'."""
     handedness_temperature: float = 0.05
-    """Softness of P(right) from the two sides' residual difference (units of the
-    normalised residual; weights without a side head); > 0. Smaller: more confident."""
+    """Softness of the lifts' evidence: their residual difference (units of the
+    normalised residual) divided by this is a log-odds of 'right'; > 0."""
+    handedness_residual_weight: float = 1.0
+    """Weight of the lifts' log-odds added to the side head's (0: the head alone; taken as
+    1 for weights without a head, which have only the lifts); >= 0."""
     antialias_below_scale: float = 0.5
     """Crops that shrink the image by more than this factor are cut from a 2x-pooled
     copy (repeatedly), avoiding aliasing; (0, 1]."""
@@ -297,16 +300,18 @@ class HandPosePipeline:
         timer.lap("decode")
 
         sides = self._sides(m, hand_side, device)
-        p_head = None if side_logits is None else torch.softmax(side_logits.float(), dim=1)[:, 1]
-        if sides is None and p_head is not None:  # auto with PoseNet's side head: its call
-            sides = (p_head >= 0.5).long()
-        if sides is None:  # auto without a side head: lift both sides, keep the better explanation
+        head_logit = None if side_logits is None else (side_logits[:, 1] - side_logits[:, 0]).float()
+        if sides is None:  # auto: lift both sides; the side head's and the lifts' evidence add up
             both = torch.cat([torch.zeros(m, dtype=torch.long, device=device),
                               torch.ones(m, dtype=torch.long, device=device)])
             w_c, rot = self.backend.poseprior(maps.repeat(2, 1, 1, 1), F.one_hot(both, 2).float())
             w_rel = from_canonical(w_c, rot, both)
             residual = weak_perspective_residual(w_rel, uv.repeat(2, 1, 1), uv_score.repeat(2, 1))
-            p_right = torch.sigmoid((residual[:m] - residual[m:]) / self.config.handedness_temperature)
+            weight = 1.0 if head_logit is None else self.config.handedness_residual_weight
+            logit = weight * (residual[:m] - residual[m:]) / self.config.handedness_temperature
+            if head_logit is not None:
+                logit = logit + head_logit
+            p_right = torch.sigmoid(logit)
             pick_right = p_right >= 0.5
             sel = torch.where(pick_right, torch.arange(m, device=device) + m, torch.arange(m, device=device))
             w_c, rot, w_rel = w_c[sel], rot[sel], w_rel[sel]
@@ -316,7 +321,8 @@ class HandPosePipeline:
             w_rel = from_canonical(w_c, rot, sides)
             # a side fixed by the configuration is the truth; a per-hand hint (the tracker's
             # settled side) is not, so the head's own belief goes on to the tracker
-            p_right = p_head if p_head is not None and self.config.handedness == "auto" else sides.float()
+            hinted = head_logit is not None and self.config.handedness == "auto"
+            p_right = torch.sigmoid(head_logit) if hinted else sides.float()
         w_rel = w_rel - w_rel[:, ROOT:ROOT + 1]  # the network's root is only near 0: make it exact
         timer.lap("poseprior")
 

@@ -47,8 +47,8 @@ parameters with :func:`hand3d_ros.models.count_parameters`)::
     paper   posenet     256x256      30.162 G   17.519 M
     paper   poseprior   32x32 maps    0.104 G    3.876 M
     paper   gesturenet  63 values     0.3 M      0.313 M
-    lite    handsegnet  120x160       0.320 G    0.523 M
-    lite    posenet     128x128       0.462 G    1.150 M
+    lite    handsegnet  120x160       0.320 G    0.525 M   (batch norm included)
+    lite    posenet     128x128       0.462 G    1.157 M   (batch norm and side head included)
     lite    poseprior   16x16 maps    0.012 G    0.873 M
     lite    gesturenet  63 values     0.03 M     0.029 M
 

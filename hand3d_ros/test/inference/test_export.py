@@ -149,7 +149,7 @@ def test_export_command(tmp_path, capsys):
 
 
 def test_export_command_failures(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("hand3d_ros.inference.model_set.SHIPPED_WEIGHTS_DIR", tmp_path / "none")
+    monkeypatch.setenv("HAND3D_DEFAULT_WEIGHTS", str(tmp_path / "none"))
     assert cli.main(["export", "--config", "lite", "--out", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("hand3d export: no weights") and err.count("\n") == 1

@@ -63,7 +63,7 @@ def test_fixed_side_and_boxes(model_set):
     assert right.hand_side == 1 and right.p_right == 1.0
 
 
-def test_auto_handedness_follows_the_side_head_or_lifts_both_sides():
+def test_auto_handedness_adds_the_side_heads_and_the_lifts_evidence():
     model_set = random_model_set("lite", seed=3)
     head = model_set.networks["posenet"].side_head
     with torch.no_grad():  # a head that is sure of "right" whatever it sees
@@ -76,13 +76,16 @@ def test_auto_handedness_follows_the_side_head_or_lifts_both_sides():
             calls.append(hand_side.shape[0])
             return super().poseprior(maps, hand_side)
 
-    pipe = HandPosePipeline(Counting(model_set), model_set, PipelineConfig(handedness="auto"))
-    (hand,) = pipe.pose_in_boxes(_frames(1)[0], [[20, 10, 100, 90]]).hands
-    assert hand.hand_side == 1 and hand.p_right > 0.99 and calls == [1]  # one lift, the head's side
-    model_set.networks["posenet"].side_head = None  # weights without a head (the paper's)
+    frame, box = _frames(1)[0], [[20, 10, 100, 90]]
+    lifts_only = HandPosePipeline(Counting(model_set), model_set, PipelineConfig(handedness_temperature=1e6))
+    (hand,) = lifts_only.pose_in_boxes(frame, box).hands
+    assert hand.hand_side == 1 and hand.p_right > 0.99 and calls == [2]  # both sides lifted; the head wins
+    head_only = HandPosePipeline(Counting(model_set), model_set, PipelineConfig(handedness_residual_weight=0.0))
+    assert head_only.pose_in_boxes(frame, box).hands[0].p_right == pytest.approx(torch.sigmoid(torch.tensor(10.0)))
+    model_set.networks["posenet"].side_head = None  # weights without a head (the paper's): the lifts decide
     calls.clear()
-    (hand,) = pipe.pose_in_boxes(_frames(1)[0], [[20, 10, 100, 90]]).hands
-    assert calls == [2] and 0.0 <= hand.p_right <= 1.0  # both sides lifted, residuals compared
+    (hand,) = head_only.pose_in_boxes(frame, box).hands
+    assert calls == [2] and 0.0 <= hand.p_right <= 1.0
 
 
 def test_crops_from_the_pyramid_stay_aligned(model_set):
