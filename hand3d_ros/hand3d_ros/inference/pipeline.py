@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -220,19 +220,25 @@ class HandPosePipeline:
             hand_side: None (the configured handedness) or one of 'left'/'right'/None per box.
         """
         timer = _Timer(self.backend)
-        images, _ = self._as_batch(rgb)
-        images = self._normalise(images)
-        _, _, height, width = images.shape
-        timer.lap("preprocess")
-        box = torch.as_tensor(np.asarray(boxes, dtype=np.float32).reshape(-1, 4), device=images.device)
+        frames, _ = self._as_batch(rgb)
+        _, height, width, _ = frames.shape
+        box = torch.as_tensor(np.asarray(boxes, dtype=np.float32).reshape(-1, 4)).to(self.backend.device)
         m = box.shape[0]
         side = torch.maximum(box[:, 2] - box[:, 0], box[:, 3] - box[:, 1])
         config = self.config.crop_config(self.crop_size)
         scale = (self.crop_size / side.clamp(min=1e-6)).clamp(config.scale_min, config.scale_max)
         crops = CropBox(center=(box[:, :2] + box[:, 2:]) / 2, scale=scale, side=self.crop_size / scale,
                         fallback=torch.zeros(m, dtype=torch.bool, device=box.device), output_size=self.crop_size)
+        # Only the part of the frame the windows see is normalised (and pooled): without
+        # HandSegNet nothing else needs the whole frame.
+        u0, v0, u1, v1 = self._region(crops, height, width)
+        images = self._normalise(frames[:, v0:v1, u0:u1])
+        timer.lap("preprocess")
+        offset = torch.tensor([u0, v0], dtype=crops.center.dtype, device=crops.center.device)
+        in_region = CropBox(center=crops.center - offset, scale=crops.scale, side=crops.side,
+                            fallback=crops.fallback, output_size=self.crop_size)
         frame_idx = torch.zeros(m, dtype=torch.long, device=images.device)
-        patches = self._cut(images, frame_idx, crops)
+        patches = self._cut(images, frame_idx, in_region)
         timer.lap("mask_crop")
         hands = self._pose(patches, crops, frame_idx, timer, hand_side, scores=None, components=None)
         return self._collect(hands, 1, timer, detected=False)[0]
@@ -250,15 +256,37 @@ class HandPosePipeline:
         rgb = torch.as_tensor(rgb).to(self.backend.device, non_blocking=True)
         return rgb.permute(0, 3, 1, 2).float().mul_(self._scale).add_(self._offset)
 
+    def _levels(self, crops: CropBox) -> List[int]:
+        """Pyramid level of each crop: the 2^level-pooled image keeps its scale >= threshold."""
+        threshold = self.config.antialias_below_scale
+        levels = torch.clamp(torch.floor(torch.log2(threshold / crops.scale.clamp(min=1e-6))) + 1, min=0)
+        return levels.to(torch.long).cpu().tolist()
+
+    def _region(self, crops: CropBox, height: int, width: int) -> Tuple[int, int, int, int]:
+        """``(u0, v0, u1, v1)``: the part of an ``height`` x ``width`` frame that cropping
+        ``crops`` reads. It holds every window plus a margin of two pooled pixels of the
+        coarsest level used (bilinear neighbours, and pooling windows cut by its edge),
+        starts at a multiple of that level's pooling factor (so that pooling it gives the
+        whole frame's pooled pixels), and is clipped to the frame."""
+        if crops.center.shape[0] == 0:
+            return 0, 0, width, height
+        factor = 2 ** max(self._levels(crops))
+        margin = 2 * factor + 1
+        lo = (crops.center - crops.side[:, None] / 2).min(dim=0).values.floor().cpu().tolist()
+        hi = (crops.center + crops.side[:, None] / 2).max(dim=0).values.ceil().cpu().tolist()
+        u0 = int(min(max(lo[0] - margin, 0), width - 1)) // factor * factor
+        v0 = int(min(max(lo[1] - margin, 0), height - 1)) // factor * factor
+        u1 = int(max(min(hi[0] + margin, width), u0 + 1))
+        v1 = int(max(min(hi[1] + margin, height), v0 + 1))
+        return u0, v0, u1, v1
+
     def _cut(self, images: torch.Tensor, frame_idx: torch.Tensor, crops: CropBox) -> torch.Tensor:
         """(M, 3, S, S) crops; each from the pyramid level that keeps scale >= threshold."""
         m = frame_idx.shape[0]
         out = images.new_zeros((m, images.shape[1], self.crop_size, self.crop_size))
         if m == 0:
             return out
-        threshold = self.config.antialias_below_scale
-        levels = torch.clamp(torch.floor(torch.log2(threshold / crops.scale.clamp(min=1e-6))) + 1, min=0)
-        levels = levels.to(torch.long).cpu().tolist()  # M small ints: which pyramid level to use
+        levels = self._levels(crops)  # M small ints: which pyramid level to use
         source, level = images, 0
         for lvl in sorted(set(levels)):
             while level < lvl:

@@ -88,6 +88,32 @@ def test_auto_handedness_adds_the_side_heads_and_the_lifts_evidence():
     assert calls == [2] and 0.0 <= hand.p_right <= 1.0
 
 
+@pytest.mark.parametrize("boxes", [
+    [[20, 10, 100, 90]],                          # inside
+    [[-30, -20, 40, 60], [600, 400, 700, 520]],   # over the top-left and bottom-right edges
+    [[100, 50, 500, 450]],                        # a big window: cut from the 2x and 4x pooled frame
+    [[700, 600, 760, 660]],                       # off the frame altogether
+    [[0.3, 0.6, 37.9, 41.2], [250.5, 200.25, 251.5, 201.25]],  # fractional, and tiny
+])
+def test_tracking_crops_from_the_region_equal_crops_from_the_whole_frame(model_set, boxes):
+    from hand3d_ros.inference.export import RecordingBackend
+
+    frame = (np.random.default_rng(5).random((480, 640, 3)) * 255).astype(np.uint8)
+    recording = RecordingBackend(TorchBackend(model_set))
+    pipe = HandPosePipeline(recording, model_set, PipelineConfig(handedness="left"))
+    pipe.pose_in_boxes(frame, boxes)
+    (region_patches,) = recording.calls["posenet"][0]
+    # the same windows cut from the whole normalised frame
+    box = torch.tensor(boxes, dtype=torch.float32)
+    side = torch.maximum(box[:, 2] - box[:, 0], box[:, 3] - box[:, 1])
+    config = pipe.config.crop_config(pipe.crop_size)
+    scale = (pipe.crop_size / side).clamp(config.scale_min, config.scale_max)
+    crops = CropBox(center=(box[:, :2] + box[:, 2:]) / 2, scale=scale, side=pipe.crop_size / scale,
+                    fallback=torch.zeros(len(boxes), dtype=torch.bool), output_size=pipe.crop_size)
+    whole = pipe._cut(pipe._normalise(torch.as_tensor(frame)[None]), torch.zeros(len(boxes), dtype=torch.long), crops)
+    assert torch.allclose(region_patches, whole, atol=1e-4)  # float32 rounding of the sample grid
+
+
 def test_crops_from_the_pyramid_stay_aligned(model_set):
     """A crop that shrinks the image 3x is cut from a pooled copy; a dot still lands at crop_uv."""
     pipe = _pipeline(model_set)
