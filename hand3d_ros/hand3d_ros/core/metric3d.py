@@ -105,24 +105,31 @@ class MetricConfig:
         depth_inlier_threshold_m: a keypoint whose back-projected point is farther than
             this from the fitted hand is always an outlier (occluded keypoint, depth
             hole, background), metres. Range > depth_inlier_floor_m; about the spread
-            of the joint-to-skin offset plus depth noise (0.02-0.03).
+            of the joint-to-skin offset plus depth noise (0.02-0.03) plus the error of
+            the lifted shape (a few centimetres with the shipped lite weights: 0.04).
         depth_inlier_floor_m: the outlier threshold adapts to the spread of the
             residuals (3 robust standard deviations, from the median absolute
             residual) but never drops below this, metres, so that the natural spread
             of the joint-to-skin offset (about 1 cm) never counts as an outlier.
             Range (0, depth_inlier_threshold_m].
         depth_max_rms_m: maximum RMS distance of the inliers to the fitted hand,
-            metres; above it depth and keypoints disagree and the fit is rejected.
-            Range > 0.
+            metres; above it depth and keypoints disagree and the fit is rejected
+            (0.012 suits an exact shape; 0.03 lets the lite weights' shapes through
+            while a wall or a misregistered depth image still fails). Range > 0.
         depth_max_iterations: rounds of refit-and-reclassify for the outlier
             rejection. Range >= 1.
-        depth_keypoint_blend: once the depth fit is accepted, each inlier keypoint
-            moves this fraction of the way from the fitted hand model (``t + s w_rel``)
-            to its own measured position (its ray at the sampled depth plus the surface
-            offset). 0 keeps the lifted shape and takes only scale and translation
+        depth_keypoint_blend: once the depth fit is accepted, each keypoint with a
+            depth sample within ``depth_keypoint_gate_m`` of the fitted hand model
+            (``t + s w_rel``) moves this fraction of the way to its own measured position
+            (its ray at the sampled depth plus the surface offset). 0 keeps the lifted shape and takes only scale and translation
             from depth; 1 trusts the depth camera for every keypoint it sees (the
             lifted shape then fills in only the occluded or unmeasured ones). Range
             [0, 1].
+        depth_keypoint_gate_m: largest distance, metres, between a keypoint's measured
+            position and the fitted hand model for the measurement to replace the model
+            (wider than the fit's inlier threshold: the lifted shape is often a few
+            centimetres off where the depth is right; narrower than a hand, so that an
+            occluder or the background is never taken). Range [depth_inlier_threshold_m, 0.2].
     """
 
     bone_length_m: float = 0.043
@@ -135,11 +142,12 @@ class MetricConfig:
     depth_surface_offset_m: float = 0.01
     depth_min_pixels: int = 3
     depth_min_keypoints: int = 6
-    depth_inlier_threshold_m: float = 0.025
+    depth_inlier_threshold_m: float = 0.04
     depth_inlier_floor_m: float = 0.01
-    depth_max_rms_m: float = 0.012
+    depth_max_rms_m: float = 0.03
     depth_max_iterations: int = 10
     depth_keypoint_blend: float = 1.0
+    depth_keypoint_gate_m: float = 0.1
 
     def __post_init__(self):
         lo, hi = self.bone_length_range_m
@@ -171,6 +179,8 @@ class MetricConfig:
             raise ValueError("depth_max_iterations must be >= 1")
         if not 0.0 <= self.depth_keypoint_blend <= 1.0:
             raise ValueError("depth_keypoint_blend must be in [0, 1]")
+        if not self.depth_inlier_threshold_m <= self.depth_keypoint_gate_m <= 0.2:
+            raise ValueError("depth_keypoint_gate_m must be in [depth_inlier_threshold_m, 0.2]")
 
 
 @dataclass
@@ -723,7 +733,9 @@ def lift_to_metric(w_rel, uv, score, K, config: MetricConfig | None = None, dept
         fit = solve_with_depth(w_rel, uv, score, K, depth_m, hand_mask, config)
         if fit.ok:
             xyz = fit.translation + fit.scale * w_rel
-            blend = config.depth_keypoint_blend * fit.inliers[:, None]
+            distance = np.linalg.norm(fit.xyz_measured - xyz, axis=1)  # NaN where unmeasured
+            confirmed = np.isfinite(distance) & (distance <= config.depth_keypoint_gate_m)
+            blend = config.depth_keypoint_blend * confirmed[:, None]
             xyz = np.where(blend > 0, (1.0 - blend) * xyz + blend * fit.xyz_measured, xyz)
             return MetricResult(
                 xyz_cam=xyz,

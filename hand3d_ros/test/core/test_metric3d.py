@@ -293,7 +293,10 @@ def test_depth_recovers_scale_and_translation():
         result = lift_to_metric(w_rel, noisy_uv, np.ones(21), K, config, depth_m=depth)
         assert result.scale_source == ScaleSource.DEPTH == 2
         assert result.reason == ""
-        assert np.max(np.linalg.norm(result.xyz_cam - xyz, axis=1)) < 0.01
+        error = np.linalg.norm(result.xyz_cam - xyz, axis=1)
+        # measured keypoints are about a millimetre off; one whose window sees a sphere in
+        # front of it takes that sphere's depth (as a real self-occluded joint would)
+        assert np.median(error) < 0.003 and np.mean(error < 0.01) > 0.8
 
 
 def test_depth_offset_matters():
@@ -331,14 +334,18 @@ def test_depth_keypoint_blend_takes_measured_positions_for_inliers():
     half = lift_to_metric(wrong, uv, np.ones(21), K, MetricConfig(depth_keypoint_blend=0.5), depth_m=depth)
     assert model_only.scale_source == fused.scale_source == ScaleSource.DEPTH
     fit = solve_with_depth(wrong, uv, np.ones(21), K, depth)
+    gap = np.linalg.norm(fit.xyz_measured - model_only.xyz_cam, axis=1)
+    confirmed = np.isfinite(gap) & (gap <= MetricConfig().depth_keypoint_gate_m)
     err_model = np.linalg.norm(model_only.xyz_cam - xyz, axis=1)
     err_fused = np.linalg.norm(fused.xyz_cam - xyz, axis=1)
-    assert fit.inliers.sum() >= 10
+    assert confirmed.sum() >= 10
     # measured keypoints sit on their rays at the sphere's depth + offset (a keypoint whose
     # window sees a sphere in front of it is off by that sphere's distance, as in real life)
-    assert np.median(err_fused[fit.inliers]) < 0.001 and np.median(err_model[fit.inliers]) > 0.004
-    np.testing.assert_allclose(fused.xyz_cam[fit.inliers], fit.xyz_measured[fit.inliers])
-    np.testing.assert_allclose(fused.xyz_cam[~fit.inliers], model_only.xyz_cam[~fit.inliers])
+    assert np.median(err_fused[confirmed]) < 0.001 and np.median(err_model[confirmed]) > 0.004
+    np.testing.assert_allclose(fused.xyz_cam[confirmed], fit.xyz_measured[confirmed])
+    np.testing.assert_allclose(fused.xyz_cam[~confirmed], model_only.xyz_cam[~confirmed])
+    narrow = lift_to_metric(wrong, uv, np.ones(21), K, MetricConfig(depth_keypoint_gate_m=0.04), depth_m=depth)
+    assert np.sum(np.any(narrow.xyz_cam != model_only.xyz_cam, axis=1)) <= confirmed.sum()
     np.testing.assert_allclose(half.xyz_cam, 0.5 * (model_only.xyz_cam + fused.xyz_cam), atol=1e-12)
     with pytest.raises(ValueError):
         MetricConfig(depth_keypoint_blend=1.5)
