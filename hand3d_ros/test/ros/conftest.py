@@ -80,6 +80,36 @@ def spin():
     return spin_until
 
 
+@pytest.fixture
+def set_parameters():
+    return set_node_parameters
+
+
+def set_node_parameters(node, target: str, **values):
+    """Set parameters of the node ``target`` (its full name) through its set_parameters
+    service; returns the list of SetParametersResult."""
+    from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+    from rcl_interfaces.srv import SetParameters
+
+    client = node.create_client(SetParameters, f"{target}/set_parameters")
+    assert client.wait_for_service(timeout_sec=20)
+    params = []
+    for name, value in values.items():
+        pv = ParameterValue()
+        if isinstance(value, bool):
+            pv.type, pv.bool_value = ParameterType.PARAMETER_BOOL, value
+        elif isinstance(value, float):
+            pv.type, pv.double_value = ParameterType.PARAMETER_DOUBLE, value
+        elif isinstance(value, int):
+            pv.type, pv.integer_value = ParameterType.PARAMETER_INTEGER, value
+        else:
+            pv.type, pv.string_value = ParameterType.PARAMETER_STRING, value
+        params.append(Parameter(name=name, value=pv))
+    future = client.call_async(SetParameters.Request(parameters=params))
+    assert spin_until(node, future.done, timeout_s=20)
+    return future.result().results
+
+
 def random_fill(msg, rng: np.random.Generator):
     """Set every field of ``msg`` (recursively) to a random non-default value.
 

@@ -64,7 +64,7 @@ def _header(msg, t):
     return msg
 
 
-def test_shipped_weights_through_the_node(ros_node, spin, node_process, sequence):
+def test_shipped_weights_through_the_node(ros_node, spin, node_process, sequence, set_parameters):
     assert node_process.poll() is None, node_process.stdout.read()
     image_pub = ros_node.create_publisher(Image, f"{NS}/image", RELIABLE)
     depth_pub = ros_node.create_publisher(Image, f"{NS}/depth", RELIABLE)
@@ -75,15 +75,16 @@ def test_shipped_weights_through_the_node(ros_node, spin, node_process, sequence
     ros_node.create_subscription(MarkerArray, f"{NS}/hand3d/markers", markers.append, RELIABLE)
     stamps = {}
 
-    def send(t):
+    def send(t, k=None):  # frame t of the sequence, stamped as the k-th frame sent (default t)
+        k = t if k is None else k
         height, width = sequence["image"][t].shape[:2]
         rgb = np.ascontiguousarray(sequence["image"][t])
-        image = _header(Image(height=height, width=width, encoding="rgb8", step=width * 3), t)
+        image = _header(Image(height=height, width=width, encoding="rgb8", step=width * 3), k)
         image.data = rgb.tobytes()
         depth_m = np.nan_to_num(sequence["depth"][t].astype(np.float32), nan=0.0)
-        depth = _header(Image(height=height, width=width, encoding="32FC1", step=width * 4), t)
+        depth = _header(Image(height=height, width=width, encoding="32FC1", step=width * 4), k)
         depth.data = depth_m.tobytes()
-        info = _header(CameraInfo(width=width, height=height), t)
+        info = _header(CameraInfo(width=width, height=height), k)
         info.k = [float(v) for v in np.asarray(sequence["K"][t], dtype=np.float64).ravel()]
         info_pub.publish(info)
         depth_pub.publish(depth)
@@ -109,6 +110,7 @@ def test_shipped_weights_through_the_node(ros_node, spin, node_process, sequence
         xyz = np.array([[p.x, p.y, p.z] for p in pose.keypoints_3d])
         if pose.scale_source != pose.SCALE_NONE:
             errors_3d.append(np.linalg.norm(xyz - sequence["xyz"][t], axis=1)[visible] * 1000.0)
+            assert np.all(xyz[:, 2] > 0)
         sources.append(pose.scale_source)
     median_2d = float(np.median(np.concatenate(errors_2d)))
     median_3d = float(np.median(np.concatenate(errors_3d)))
@@ -121,3 +123,15 @@ def test_shipped_weights_through_the_node(ros_node, spin, node_process, sequence
     assert {(t.header.stamp.sec, t.header.stamp.nanosec) for t in hand_frames} <= set(stamps)
     added = [m for msg in markers for m in msg.markers if m.action == Marker.ADD]
     assert {m.ns for m in added} >= {"bones", "joints", "label"}
+
+    # the hand disappears (nothing passes the detection threshold): its markers are deleted
+    results = set_parameters(ros_node, f"{NS}/hand3d", detection_threshold=0.99, tracking=False)
+    assert all(r.successful for r in results), [r.reason for r in results]
+    live = {(m.ns, m.id) for m in added}
+    frames = iter(range(NUM_FRAMES, 10 * NUM_FRAMES))
+
+    def deleted():
+        return {(m.ns, m.id) for msg in markers for m in msg.markers if m.action == Marker.DELETE} & live
+
+    assert spin(ros_node, lambda: {ns for ns, _ in deleted()} == {"bones", "joints", "label"}, timeout_s=60,
+                action=lambda: (lambda k: send(k % NUM_FRAMES, k))(next(frames)), period_s=0.3), "no DELETE markers"
