@@ -1,5 +1,7 @@
 """Fixtures for tests over real rclpy/DDS: an rclpy context, a node, and peer processes."""
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -49,6 +51,28 @@ def start_peer():
             proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@contextlib.contextmanager
+def hand3d_node_process(*ros_args):
+    """The hand3d node (``peers/node.py``, as ``ros2 run``) in its own process with
+    ``ros_args`` after ``--ros-args``; stopped with Ctrl-C (SIGINT) on exit."""
+    proc = subprocess.Popen([sys.executable, str(PEERS / "node.py"), "--ros-args", *ros_args],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="session")
+def node_process_factory():
+    """:func:`hand3d_node_process` (for module-scoped node fixtures)."""
+    return hand3d_node_process
 
 
 def spin_until(node, predicate, timeout_s=20.0, action=None, period_s=0.1):

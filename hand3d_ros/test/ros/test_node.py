@@ -7,7 +7,6 @@ meaningless as poses but exercise every topic, header and parameter. The metric 
 frames and markers (which need a hand posed well enough to lie in front of the camera)
 are tested with the shipped weights on rendered frames in ``test_node_shipped.py``.
 """
-import signal
 
 import numpy as np
 import pytest
@@ -24,7 +23,7 @@ pytestmark = pytest.mark.ros
 FRAME = "test_camera_optical_frame"
 WIDTH, HEIGHT = 160, 120
 RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
-NODE_ARGS = ("--ros-args", "-p", "allow_random_weights:=true", "-p", "detection_threshold:=0.01",
+NODE_ARGS = ("-p", "allow_random_weights:=true", "-p", "detection_threshold:=0.01",
              "-p", "min_hand_score:=0.0", "-p", "backend:=torch", "-p", "max_hands:=1",
              "-p", "diagnostics_period_s:=0.5", "-p", "tracking:=false",
              "-p", "handedness:=right")
@@ -92,21 +91,10 @@ class Driver:
 
 
 @pytest.fixture(scope="module")
-def node_process():
+def node_process(node_process_factory):
     """One node process for the module's tests (namespace /t)."""
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    script = Path(__file__).parent / "peers" / "node.py"
-    proc = subprocess.Popen([sys.executable, str(script), *NODE_ARGS, "-r", "__ns:=/t", "-r", "__node:=hand3d"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    yield proc
-    proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    with node_process_factory(*NODE_ARGS, "-r", "__ns:=/t", "-r", "__node:=hand3d") as proc:
+        yield proc
 
 
 @pytest.fixture

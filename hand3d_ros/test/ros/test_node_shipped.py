@@ -3,11 +3,6 @@ handedness, tracking, smoothing), fed a held-out rendered sequence with its intr
 aligned depth over real DDS. The published hand must line up with the image, sit where
 the hand is in the camera frame (depth fusion on), and come with its TF frame and markers.
 """
-import signal
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -40,22 +35,15 @@ def sequence():
 
 
 @pytest.fixture(scope="module")
-def node_process():
-    script = Path(__file__).parent / "peers" / "node.py"
-    args = ["--ros-args", "-p", f"weights_dir:={SHIPPED_WEIGHTS_DIR / 'lite'}", "-p", "backend:=torch",
+def node_process(node_process_factory):
+    with node_process_factory(
+            "-p", f"weights_dir:={SHIPPED_WEIGHTS_DIR / 'lite'}", "-p", "backend:=torch",
             "-p", "use_depth:=true", "-p", "max_hands:=1",
             # whole frames every time: best-effort delivery of 300-400 kB messages is lossy here
             "-p", f"qos_overrides.{NS}/image.subscription.reliability:=reliable",
             "-p", f"qos_overrides.{NS}/depth.subscription.reliability:=reliable",
-            "-r", f"__ns:={NS}", "-r", "__node:=hand3d"]
-    proc = subprocess.Popen([sys.executable, str(script), *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    yield proc
-    proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+            "-r", f"__ns:={NS}", "-r", "__node:=hand3d") as proc:
+        yield proc
 
 
 def _header(msg, t):
