@@ -96,9 +96,10 @@ class HandResult:
         uv: (K, 2) keypoints, pixels. uv_score: (K,) peak of each score map.
         score: detection score in [0, 1] (peak hand probability when detected by
             HandSegNet; mean keypoint score for a reused crop).
-        hand_side: LEFT or RIGHT (the side used for the lift). p_right: P(right): PoseNet's
-            side head where it has one (also when a per-hand side was passed in), the
-            residual of the two lifts otherwise, 0/1 for a side fixed by the configuration.
+        hand_side: LEFT or RIGHT (the side used for the lift). p_right: P(right): with
+            ``auto``, from the side head's and the two lifts' log-odds (the head's alone
+            when a per-hand side was passed in, e.g. by the tracker); 0/1 for a side fixed
+            by the configuration.
         w_rel: (K, 3) root-relative, reference bone = 1, camera axes.
         w_c: (K, 3) canonical coordinates. R: (3, 3) viewpoint (w_rel = flip(w_c) @ R).
         component: index of the mask component (-1 for a reused crop).
