@@ -80,8 +80,12 @@ def test_shipped_weights_through_the_node(ros_node, spin, node_process, sequence
         stamps[(image.header.stamp.sec, image.header.stamp.nanosec)] = t
 
     # wait until the node hears us, then play the sequence frame by frame
-    assert spin(ros_node, lambda: image_pub.get_subscription_count() > 0 and depth_pub.get_subscription_count() > 0,
-                timeout_s=60), node_process.stdout.read() if node_process.poll() is not None else "node not up"
+    def heard():
+        return all(p.get_subscription_count() > 0 for p in (image_pub, depth_pub, info_pub)) and \
+            all(ros_node.count_publishers(topic) > 0 for topic in (f"{NS}/hand_pose", "/tf", f"{NS}/hand3d/markers"))
+
+    assert spin(ros_node, heard, timeout_s=60), \
+        node_process.stdout.read() if node_process.poll() is not None else "node not up"
     for t in range(NUM_FRAMES):
         count = len(poses)
         send(t)
@@ -100,6 +104,7 @@ def test_shipped_weights_through_the_node(ros_node, spin, node_process, sequence
             errors_3d.append(np.linalg.norm(xyz - sequence["xyz"][t], axis=1)[visible] * 1000.0)
             assert np.all(xyz[:, 2] > 0)
         sources.append(pose.scale_source)
+    assert errors_3d, f"no metric pose (scale sources {sorted(set(sources))}): camera_info never used"
     median_2d = float(np.median(np.concatenate(errors_2d)))
     median_3d = float(np.median(np.concatenate(errors_3d)))
     assert median_2d < MAX_MEDIAN_2D_PX, f"2D median {median_2d:.1f} px"
