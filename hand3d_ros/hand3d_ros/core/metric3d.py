@@ -121,10 +121,10 @@ class MetricConfig:
         depth_keypoint_blend: once the depth fit is accepted, each keypoint with a
             depth sample within ``depth_keypoint_gate_m`` of the fitted hand model
             (``t + s w_rel``) moves this fraction of the way to its own measured position
-            (its ray at the sampled depth plus the surface offset). 0 keeps the lifted shape and takes only scale and translation
-            from depth; 1 trusts the depth camera for every keypoint it sees (the
-            lifted shape then fills in only the occluded or unmeasured ones). Range
-            [0, 1].
+            (its ray at the sampled depth plus the surface offset). 0 keeps the lifted
+            shape and takes only scale and translation from depth; 1 trusts the depth
+            camera for every keypoint it confirms (the lifted shape then fills in only
+            the occluded, unmeasured or rejected ones). Range [0, 1].
         depth_keypoint_gate_m: largest distance, metres, between a keypoint's measured
             position and the fitted hand model for the measurement to replace the model
             (wider than the fit's inlier threshold: the lifted shape is often a few
@@ -699,10 +699,10 @@ def _none_result(reason: str) -> MetricResult:
 def lift_to_metric(w_rel, uv, score, K, config: MetricConfig | None = None, depth_m=None, hand_mask=None) -> MetricResult:
     """Metric 3D keypoints of one hand in the camera frame.
 
-    Uses the depth image when given and consistent (:func:`solve_with_depth`; its
-    inlier keypoints then move toward their measured positions by
-    ``config.depth_keypoint_blend``), otherwise the hand-size prior (:func:`solve_translation` then
-    :func:`refine_scale_translation`). Without intrinsics (``K`` None or invalid) there
+    Uses the depth image when given and consistent (:func:`solve_with_depth`; keypoints
+    measured within ``config.depth_keypoint_gate_m`` of the fitted hand then move toward
+    their measured positions by ``config.depth_keypoint_blend``), otherwise the
+    hand-size prior (:func:`solve_translation` then :func:`refine_scale_translation`). Without intrinsics (``K`` None or invalid) there
     is no metric answer: ``scale_source`` NONE and NaN keypoints.
 
     Args:

@@ -186,7 +186,7 @@ def evaluate(weights_dir, data, limit: Optional[int] = None, direct_weights=None
     results["handedness"] = {
         "gt_crops_accuracy": side_head_right / side_head_total if side_head_total else None,
         "pipeline_accuracy": pipeline_side_right / detected if detected else None,
-        "method": "side head" if side_head_total else "lift residual",
+        "method": "side head + lifts" if side_head_total else "lifts",
         "pipeline_handedness": pipe_config.handedness}
     results["paper"] = PAPER_NUMBERS
     results["info"] = {"weights": str(Path(weights_dir).resolve()), "data": data.describe(),

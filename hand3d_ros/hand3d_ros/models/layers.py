@@ -20,8 +20,8 @@ class SameConv2d(nn.Conv2d):
     case pads explicitly with the extra row/column at the bottom/right, as TensorFlow
     does, so that converted TF weights give identical outputs. With ``batch_norm`` a
     :class:`nn.BatchNorm2d` (module ``norm``) sits between the convolution and the
-    activation: the lite tables use it so that they train from scratch in a few thousand
-    steps on a CPU; the authors' networks have none.
+    activation: the lite tables, trained from scratch, use it; the authors' networks have
+    none.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel: int, stride: int,

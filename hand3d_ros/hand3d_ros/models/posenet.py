@@ -27,14 +27,13 @@ class PoseNet(nn.Module):
     def __init__(self, config: dict):
         super().__init__()
         self.config = config
-        width, hw = config["width"], config["input_size"]
-        self.encoder, enc_ch = make_layers(config["encoder"], config["in_channels"], width, hw,
-                                             config.get("batch_norm", False))
+        width, hw, batch_norm = config["width"], config["input_size"], config.get("batch_norm", False)
+        self.encoder, enc_ch = make_layers(config["encoder"], config["in_channels"], width, hw, batch_norm)
         map_hw = tuple(s // POSENET_MAP_STRIDE for s in hw)
         self.stages = nn.ModuleList()
         in_ch = enc_ch
         for index, stage in enumerate(config["stages"]):
-            modules, out = make_layers(stage, in_ch, width, map_hw, config.get("batch_norm", False))
+            modules, out = make_layers(stage, in_ch, width, map_hw, batch_norm)
             if out != config["num_keypoints"]:
                 raise ValueError(f"PoseNet stage {index} gives {out} maps, not {config['num_keypoints']}")
             self.stages.append(modules)

@@ -174,9 +174,10 @@ _PAPER = {
 }
 
 # Sized for a CPU: the same kinds of layers, narrower, shallower and on smaller inputs,
-# with batch norm after every leaky conv of HandSegNet and PoseNet (trained from scratch
-# on a CPU, without it they sat on a plateau for thousands of steps; ONNX Runtime and
-# TensorRT fold it into the convolutions).
+# with batch norm after every leaky conv of HandSegNet and PoseNet (they are trained from
+# scratch on a CPU; ONNX Runtime and TensorRT fold it into the convolutions). Batch norm
+# alone did not get PoseNet off its all-zero plateau: the weighted map loss did
+# (training/configs.py, LossWeights).
 # HandSegNet at 160x120 (hands of 20-60 px are still several score cells wide);
 # PoseNet on a 128x128 crop (16x16 maps, stride 8 kept) with two refinement
 # stages of 5x5 convs (the maps are 16 cells wide: four 5x5 layers see them whole).

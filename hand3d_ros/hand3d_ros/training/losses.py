@@ -6,6 +6,8 @@ from typing import Optional, Sequence
 import torch
 import torch.nn.functional as F
 
+from hand3d_ros.training.configs import LossWeights
+
 
 def segmentation_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """HandSegNet: softmax cross-entropy, mean over pixels and batch.
@@ -34,13 +36,14 @@ def score_map_loss(stage_maps: Sequence[torch.Tensor], target: torch.Tensor,
 
 def posenet_loss(stage_maps: Sequence[torch.Tensor], target: torch.Tensor,
                  side_logits: Optional[torch.Tensor] = None, hand_side: Optional[torch.Tensor] = None,
-                 foreground_weight: float = 0.0, side_weight: float = 5.0) -> torch.Tensor:
-    """:func:`score_map_loss` plus ``side_weight`` x the softmax cross-entropy of the side
-    head (``side_logits`` ``(N, 2)`` [left, right], ``hand_side`` ``(N,)`` long 0 = left,
-    1 = right) when the network has one. Weights: :class:`~hand3d_ros.training.configs.LossWeights`."""
-    loss = score_map_loss(stage_maps, target, foreground_weight)
+                 weights: LossWeights = LossWeights()) -> torch.Tensor:
+    """:func:`score_map_loss` (foreground weight ``weights.map_foreground``) plus
+    ``weights.side`` x the softmax cross-entropy of the side head (``side_logits``
+    ``(N, 2)`` [left, right], ``hand_side`` ``(N,)`` long 0 = left, 1 = right) when the
+    network has one."""
+    loss = score_map_loss(stage_maps, target, weights.map_foreground)
     if side_logits is not None:
-        loss = loss + side_weight * F.cross_entropy(side_logits, hand_side)
+        loss = loss + weights.side * F.cross_entropy(side_logits, hand_side)
     return loss
 
 

@@ -119,9 +119,7 @@ class PoseNetTask(Task):
 
     def loss(self, prepared):
         maps, side_logits = self.model.forward_with_side(prepared["crops"])
-        weights = self.loss_weights
-        return losses.posenet_loss(maps, prepared["maps"], side_logits, prepared["side"],
-                                   foreground_weight=weights.map_foreground, side_weight=weights.side)
+        return losses.posenet_loss(maps, prepared["maps"], side_logits, prepared["side"], self.loss_weights)
 
 
 class PosePriorTask(Task):

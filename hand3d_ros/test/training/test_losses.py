@@ -1,6 +1,7 @@
 import torch
 
 from hand3d_ros.training import losses
+from hand3d_ros.training.configs import LossWeights
 
 
 def test_score_map_loss_sums_stages_means_batch():
@@ -27,7 +28,8 @@ def test_posenet_loss_adds_the_weighted_side_cross_entropy():
     target = torch.zeros(2, 21, 4, 4)
     logits, side = torch.zeros(2, 2), torch.tensor([0, 1])
     chance = torch.log(torch.tensor(2.0))
-    assert torch.isclose(losses.posenet_loss((target,), target, logits, side, side_weight=5.0), 5 * chance)
+    weights = LossWeights(side=5.0)
+    assert torch.isclose(losses.posenet_loss((target,), target, logits, side, weights), 5 * chance)
     assert losses.posenet_loss((target,), target, None, None) == 0  # no head: maps only
 
 
