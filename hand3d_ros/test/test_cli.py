@@ -46,3 +46,11 @@ def test_python_dash_m_reports_command_errors_in_one_line(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 1
     assert done.stderr.strip().splitlines() == [f"hand3d infer: no such file or folder: {tmp_path / 'missing.png'}"]
+
+
+def test_train_with_a_missing_weight_file_fails_in_one_line(tmp_path, capsys):
+    missing = tmp_path / "posenet.pt"
+    code = cli.main(["train", "poseprior", "--data", str(tmp_path), "--out", str(tmp_path / "run"),
+                     "--maps-from", str(missing)])
+    err = capsys.readouterr().err
+    assert code == 1 and err.strip().splitlines() == [f"hand3d train: no such weight file: {missing}"]

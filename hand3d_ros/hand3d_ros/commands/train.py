@@ -30,6 +30,11 @@ def configure(parser):
                         help="override the schedule's steps (lr boundaries scale in proportion)")
     parser.add_argument("--batch-size", type=positive_int, default=None, help="override the schedule's batch size")
     parser.add_argument("--seed", type=int, default=0, help="seed of weights, data order, augmentation (default 0)")
+    parser.add_argument("--maps-from", default="", metavar="POSENET_PT",
+                        help="poseprior: train on this PoseNet's score maps of the training images instead "
+                             "of Gaussians at the true keypoints (what the pipeline feeds PosePrior)")
+    parser.add_argument("--init-from", default="", metavar="WEIGHTS_PT",
+                        help="start from these weights of the same network (fine-tuning)")
     parser.add_argument("--workers", type=non_negative_int, default=1,
                         help="DataLoader decode processes (default 1; 0 = in the main process)")
     parser.add_argument("--threads", type=non_negative_int, default=0,
@@ -52,7 +57,11 @@ def run(args) -> int:
     threads = args.threads or max(1, (os.cpu_count() or 1) - args.workers)
     torch.set_num_threads(threads)
     try:
-        config = get_config(args.network, args.schedule, args.seed, steps=args.steps, batch_size=args.batch_size)
+        for path in (args.maps_from, args.init_from):
+            if path and not os.path.isfile(path):
+                raise CommandError(f"no such weight file: {path}")
+        config = get_config(args.network, args.schedule, args.seed, maps_from=args.maps_from,
+                            init_from=args.init_from, steps=args.steps, batch_size=args.batch_size)
         result = train(args.network, args.data, args.out, args.config, config, val=args.val,
                        num_workers=args.workers,
                        time_limit_s=args.time_limit * 60 if args.time_limit else None,

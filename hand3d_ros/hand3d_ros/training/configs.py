@@ -131,6 +131,13 @@ class TrainConfig:
     augment: Augment
     seed: int = field(default=0, metadata={"help": "seed of weights, data order and augmentation"})
     loss: LossWeights = field(default_factory=LossWeights, metadata={"help": "weights inside the losses"})
+    maps_from: str = field(default="", metadata={
+        "help": "PosePrior only: a PoseNet weight file; its score maps on jittered crops of the training "
+                "images replace the Gaussians drawn at the true keypoints, so PosePrior learns to lift "
+                "what the pipeline feeds it (blurred, doubled or misplaced peaks included). '' = Gaussians"})
+    init_from: str = field(default="", metadata={
+        "help": "a weight file of the same network to start from (fine-tuning) instead of the "
+                "initialisation; '' = from scratch"})
 
     def to_dict(self) -> dict:
         """Plain dict (JSON- and weight-file-friendly)."""
@@ -180,11 +187,13 @@ SCHEDULES = {
 SCHEDULES["poseprior-direct"] = SCHEDULES["poseprior"]
 
 
-def get_config(network: str, schedule: str, seed: int = 0, **schedule_overrides) -> TrainConfig:
+def get_config(network: str, schedule: str, seed: int = 0, maps_from: str = "", init_from: str = "",
+               **schedule_overrides) -> TrainConfig:
     """The :class:`TrainConfig` of ``network`` under ``schedule`` (a name in
-    :data:`SCHEDULES`), with ``seed`` and any :class:`Schedule` field overridden
-    (e.g. ``steps=100``, ``batch_size=4``; ``None`` values are ignored). Overriding
-    ``steps`` alone rescales the learning-rate boundaries in proportion."""
+    :data:`SCHEDULES`), with ``seed``, ``maps_from``, ``init_from`` (see
+    :class:`TrainConfig`) and any :class:`Schedule` field overridden (e.g. ``steps=100``,
+    ``batch_size=4``; ``None`` values are ignored). Overriding ``steps`` alone rescales
+    the learning-rate boundaries in proportion."""
     if network not in SCHEDULES:
         raise ValueError(f"unknown network {network!r} (choose from {', '.join(NETWORKS)})")
     table = SCHEDULES[network]
@@ -196,4 +205,4 @@ def get_config(network: str, schedule: str, seed: int = 0, **schedule_overrides)
         ratio = overrides["steps"] / base.schedule.steps
         overrides["boundaries"] = tuple(max(1, round(b * ratio)) for b in base.schedule.boundaries)
     sched = dataclasses.replace(base.schedule, **overrides) if overrides else base.schedule
-    return TrainConfig(sched, base.augment, seed, base.loss)
+    return TrainConfig(sched, base.augment, seed, base.loss, maps_from=maps_from or "", init_from=init_from or "")

@@ -30,7 +30,7 @@ from typing import Optional
 import torch
 
 from hand3d_ros.core.keypoints import KEYPOINT_NAMES
-from hand3d_ros.models.weights import save_weights
+from hand3d_ros.models.weights import load_state_into, save_weights
 from hand3d_ros.training.configs import TrainConfig
 from hand3d_ros.training.datasets import SampleDataset, make_loader, step_generator
 from hand3d_ros.training.tasks import Task, make_task
@@ -134,7 +134,9 @@ def train(network: str, data, run_dir, config: str = "lite", train_config: Train
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
-    task = make_task(network, config, train_config.augment, train_config.loss)
+    task = make_task(network, config, train_config.augment, train_config.loss, maps_from=train_config.maps_from)
+    if train_config.init_from:  # a checkpoint (resuming) overrides it below
+        load_state_into(task.model, train_config.init_from)
     if not isinstance(data, SampleDataset):
         data = SampleDataset(data, task.fields)
     if val is not None and not isinstance(val, SampleDataset):

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 
 from hand3d_ros.core.crop import crop_images
 from hand3d_ros.models import build_network
+from hand3d_ros.models.tables import POSENET_MAP_STRIDE
 from hand3d_ros.models.weights import IMAGE_PREPROCESSING
 from hand3d_ros.training import losses, targets
 from hand3d_ros.training.configs import Augment, LossWeights
@@ -124,9 +125,40 @@ class PoseNetTask(Task):
 
 class PosePriorTask(Task):
     """Score maps made from (noisy, scaled, translated) GT keypoints; w_c and R targets.
-    Never reads pixels: only uv, visible, xyz, hand side and the image size."""
+    Never reads pixels (only uv, visible, xyz, hand side and the image size), unless
+    ``maps_from`` names a PoseNet weight file: then the maps are that frozen PoseNet's
+    on jittered crops of the images, the input PosePrior gets in the pipeline."""
 
     network = "poseprior"
+
+    def __init__(self, config: str = "lite", augment: Augment = Augment(), loss: LossWeights = LossWeights(),
+                 maps_from: str = ""):
+        super().__init__(config, augment, loss)
+        self.posenet = None
+        if maps_from:
+            from hand3d_ros.models.weights import load_weights
+
+            self.posenet, _ = load_weights(maps_from)
+            cells = tuple(s // POSENET_MAP_STRIDE for s in self.posenet.config["input_size"])
+            if cells != tuple(self.model.config["input_size"]):
+                raise ValueError(f"{maps_from}: its maps are {cells[0]}x{cells[1]}, this PosePrior reads "
+                                 f"{self.model.config['input_size'][0]}x{self.model.config['input_size'][1]}")
+            for parameter in self.posenet.parameters():
+                parameter.requires_grad_(False)
+            self.fields = tuple(self.fields) + ("image",)
+
+    def _posenet_maps(self, batch, generator) -> torch.Tensor:
+        """(N, K, M, M) the frozen PoseNet's final score maps on jittered GT crops."""
+        size = int(self.posenet.config["input_size"][0])
+        images = normalise_images(batch["image"])
+        aug = self.augment
+        noisy = generator is not None
+        crops = targets.gt_crops(batch["uv"].float(), batch["visible"].bool(), tuple(images.shape[-2:]), size,
+                                 aug.crop_margin, aug.crop_center_noise if noisy else 0.0,
+                                 aug.crop_scale_noise if noisy else 0.0, generator)
+        with torch.no_grad():
+            maps = self.posenet(crop_images(images, crops.center, crops.scale, size))
+        return maps[-1].float()
 
     def build(self):
         from hand3d_ros.core.hand_template import template_canonical
@@ -135,6 +167,13 @@ class PosePriorTask(Task):
         return init_mean_pose(build_network("poseprior", self.config_name), template_canonical())
 
     def prepare(self, batch, generator):
+        out = targets.canonical_targets(batch["xyz"].float(), batch["hand_side"])
+        out["maps"] = (self._gaussian_maps if self.posenet is None else self._posenet_maps)(batch, generator)
+        out["side"] = targets.hand_side_one_hot(batch["hand_side"])
+        return out
+
+    def _gaussian_maps(self, batch, generator) -> torch.Tensor:
+        """(N, K, M, M) Gaussians at the (noisy, scaled, translated) GT keypoints."""
         cells = int(self.model.config["input_size"][0])
         size = cells * 8
         codec = targets.heatmap_codec(size)
@@ -149,10 +188,7 @@ class PosePriorTask(Task):
         if noisy:
             uv_crop = targets.noisy_map_keypoints(uv_crop, size, aug.keypoint_noise_px, aug.map_scale,
                                                   aug.map_translate, generator)
-        out = targets.canonical_targets(batch["xyz"].float(), batch["hand_side"])
-        out["maps"] = targets.score_map_targets(uv_crop, visible, codec)
-        out["side"] = targets.hand_side_one_hot(batch["hand_side"])
-        return out
+        return targets.score_map_targets(uv_crop, visible, codec)
 
     def loss(self, prepared):
         out = self.model(prepared["maps"], prepared["side"])
@@ -172,8 +208,13 @@ TASKS = {t.network: t for t in (HandSegNetTask, PoseNetTask, PosePriorTask, Dire
 
 
 def make_task(network: str, config: str = "lite", augment: Augment = Augment(),
-              loss: LossWeights = LossWeights()) -> Task:
-    """The :class:`Task` of ``network`` (built with the current torch RNG state)."""
+              loss: LossWeights = LossWeights(), maps_from: str = "") -> Task:
+    """The :class:`Task` of ``network`` (built with the current torch RNG state);
+    ``maps_from``: see :class:`PosePriorTask` (PosePrior networks only)."""
     if network not in TASKS:
         raise ValueError(f"unknown network {network!r} (choose from {', '.join(TASKS)})")
-    return TASKS[network](config, augment, loss)
+    if not maps_from:
+        return TASKS[network](config, augment, loss)
+    if not issubclass(TASKS[network], PosePriorTask):
+        raise ValueError(f"maps_from applies to poseprior only, not {network}")
+    return TASKS[network](config, augment, loss, maps_from=maps_from)

