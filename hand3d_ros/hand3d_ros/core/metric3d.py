@@ -89,6 +89,9 @@ class MetricConfig:
             wrong angle is foreshortened wrongly, which the closed form can only explain
             by a wrong distance (on rendered sequences with the shipped weights and the
             true hand size: median wrist depth error 22 % without, 12 % with).
+        rotation_min_keypoints: the rotation is refined only when at least this many
+            keypoints are used (7 unknowns need the 2 equations of each of them with
+            room to spare; fewer keep the lifted viewpoint). Range >= 4.
         scale_prior_weight: how strongly the prior holds the bone length during the
             refinement, in pixels of residual per unit relative deviation
             (residual = weight * (s / bone_length_m - 1)). In the monocular case the
@@ -149,6 +152,7 @@ class MetricConfig:
     min_score: float = 0.2
     gauss_newton_iterations: int = 10
     refine_rotation: bool = True
+    rotation_min_keypoints: int = 6
     scale_prior_weight: float = 100.0
     robust_loss_px: float = 10.0
     depth_window_px: int = 5
@@ -172,6 +176,8 @@ class MetricConfig:
             raise ValueError(f"min_score must be in [0, 1], got {self.min_score}")
         if self.gauss_newton_iterations < 0:
             raise ValueError("gauss_newton_iterations must be >= 0")
+        if self.rotation_min_keypoints < 4:
+            raise ValueError("rotation_min_keypoints must be >= 4")
         if self.scale_prior_weight <= 0:
             raise ValueError("scale_prior_weight must be > 0")
         if self.robust_loss_px < 0:
@@ -646,8 +652,9 @@ def _place_monocular(w_rel, uv, weight, K, config: MetricConfig):
         return None
     R = np.eye(3)
     if config.gauss_newton_iterations > 0:
+        rotate = config.refine_rotation and used.sum() >= config.rotation_min_keypoints
         s, t, R = _refine_one(w_rel, uv, weight, K, s, t, config.bone_length_m, config.scale_prior_weight,
-                              config.gauss_newton_iterations, config.robust_loss_px, rotate=config.refine_rotation)
+                              config.gauss_newton_iterations, config.robust_loss_px, rotate=rotate)
     return float(s), t, R
 
 

@@ -217,6 +217,22 @@ def test_rotation_refinement_recovers_a_turned_viewpoint():
     assert np.median(z_error[True]) < 0.02 < np.median(z_error[False])
 
 
+def test_few_keypoints_keep_the_lifted_viewpoint():
+    rng = np.random.default_rng(11)
+    xyz, w_rel, t, K = random_scene(rng, 0.043)
+    uv = project_points(xyz, K) + rng.normal(0, 1.0, size=(21, 2))
+    turned = _turned(w_rel, 25.0, 3)
+    score = np.zeros(21)
+    score[[0, 5, 9, 13, 17]] = 1.0  # five keypoints: too few to turn the shape
+    few = lift_to_metric(turned, uv, score, K, MetricConfig())
+    fixed = lift_to_metric(turned, uv, score, K, MetricConfig(refine_rotation=False))
+    np.testing.assert_allclose(few.xyz_cam, fixed.xyz_cam)
+    lowered = lift_to_metric(turned, uv, score, K, MetricConfig(rotation_min_keypoints=5))
+    assert lowered.reprojection_error_px < few.reprojection_error_px
+    with pytest.raises(ValueError):
+        MetricConfig(rotation_min_keypoints=3)
+
+
 def test_rotation_from_vector():
     omega = np.array([0.3, -0.2, 0.5])
     np.testing.assert_allclose(rotation_from_vector(omega), Rotation.from_rotvec(omega).as_matrix(), atol=1e-12)
