@@ -81,8 +81,10 @@ class Hand3DNode(Node):
 
         qos_overrides = QoSOverridingOptions.with_default_policies()
         self._camera_info: Optional[CameraInfo] = None
+        self._camera_infos_received = 0
         self._warned_no_camera_info = False
         self._depth = deque(maxlen=8)
+        self._depth_received = 0
         self._slot = LatestSlot()
         self._stats_lock = threading.Lock()
         self._latencies_ms = deque(maxlen=500)
@@ -172,9 +174,11 @@ class Hand3DNode(Node):
             self._warn_throttled(f"ignoring camera_info with invalid focal length (fx={k[0, 0]}, fy={k[1, 1]})")
             return
         self._camera_info = msg
+        self._camera_infos_received += 1
 
     def _on_depth(self, msg: Image) -> None:
         self._depth.append(msg)
+        self._depth_received += 1
 
     # ----------------------------------------------------------------- worker
     def _work(self) -> None:
@@ -291,6 +295,8 @@ class Hand3DNode(Node):
             "frames_processed": processed,
             "frames_dropped": self._slot.dropped,
             "frames_skipped_bad_input": self._skipped,
+            "camera_info_received": self._camera_infos_received,
+            "depth_received": self._depth_received,
             "debug_images_published": self._debug_published,
             "backend": self.estimator.description,
             "model": self.estimator.model_name,
