@@ -205,4 +205,4 @@ def get_config(network: str, schedule: str, seed: int = 0, maps_from: str = "", 
         ratio = overrides["steps"] / base.schedule.steps
         overrides["boundaries"] = tuple(max(1, round(b * ratio)) for b in base.schedule.boundaries)
     sched = dataclasses.replace(base.schedule, **overrides) if overrides else base.schedule
-    return TrainConfig(sched, base.augment, seed, base.loss, maps_from=maps_from or "", init_from=init_from or "")
+    return TrainConfig(sched, base.augment, seed, base.loss, maps_from=maps_from, init_from=init_from)

@@ -95,6 +95,16 @@ class HandSegNetTask(Task):
         return losses.segmentation_loss(self.model(prepared["images"]), prepared["labels"])
 
 
+def _gt_patches(images: torch.Tensor, batch: dict, size: int, aug: Augment, generator: Optional[torch.Generator]):
+    """Crops of ``size`` px around the batch's true keypoints, jittered by ``aug`` when
+    ``generator`` is given: ``(crops, patches)`` with patches ``(N, 3, size, size)``."""
+    noisy = generator is not None
+    crops = targets.gt_crops(batch["uv"].float(), batch["visible"].bool(), tuple(images.shape[-2:]), size,
+                             aug.crop_margin, aug.crop_center_noise if noisy else 0.0,
+                             aug.crop_scale_noise if noisy else 0.0, generator)
+    return crops, crop_images(images, crops.center, crops.scale, size)
+
+
 class PoseNetTask(Task):
     """GT crops (jittered), contrast, Gaussian targets on all stages."""
 
@@ -103,14 +113,10 @@ class PoseNetTask(Task):
     def prepare(self, batch, generator):
         size = int(self.model.config["input_size"][0])
         codec = targets.heatmap_codec(size)
-        images = normalise_images(batch["image"])
         uv, visible = batch["uv"].float(), batch["visible"].bool()
         aug = self.augment
         noisy = generator is not None
-        crops = targets.gt_crops(uv, visible, tuple(images.shape[-2:]), size, aug.crop_margin,
-                                 aug.crop_center_noise if noisy else 0.0, aug.crop_scale_noise if noisy else 0.0,
-                                 generator)
-        patches = crop_images(images, crops.center, crops.scale, size)
+        crops, patches = _gt_patches(normalise_images(batch["image"]), batch, size, aug, generator)
         uv_crop = crops.crop_uv(uv)
         if noisy:
             patches = targets.contrast_jitter(patches, *aug.contrast, generator=generator)
@@ -150,15 +156,9 @@ class PosePriorTask(Task):
     def _posenet_maps(self, batch, generator) -> torch.Tensor:
         """(N, K, M, M) the frozen PoseNet's final score maps on jittered GT crops."""
         size = int(self.posenet.config["input_size"][0])
-        images = normalise_images(batch["image"])
-        aug = self.augment
-        noisy = generator is not None
-        crops = targets.gt_crops(batch["uv"].float(), batch["visible"].bool(), tuple(images.shape[-2:]), size,
-                                 aug.crop_margin, aug.crop_center_noise if noisy else 0.0,
-                                 aug.crop_scale_noise if noisy else 0.0, generator)
+        _, patches = _gt_patches(normalise_images(batch["image"]), batch, size, self.augment, generator)
         with torch.no_grad():
-            maps = self.posenet(crop_images(images, crops.center, crops.scale, size))
-        return maps[-1].float()
+            return self.posenet(patches)[-1].float()
 
     def build(self):
         from hand3d_ros.core.hand_template import template_canonical

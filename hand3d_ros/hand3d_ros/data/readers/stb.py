@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from hand3d_ros.core.keypoints import KEYPOINT_INDEX, MIDDLE_MCP, NUM_KEYPOINTS, WRIST
+from hand3d_ros.core.metric3d import rotation_from_vector
 
 from .common import (
     LEFT,
@@ -55,7 +56,6 @@ __all__ = [
     "STB_TO_OURS",
     "STB_CAMERAS",
     "STB_SEQUENCES",
-    "rodrigues",
     "stb_intrinsics",
 ]
 
@@ -106,17 +106,6 @@ STB_CAMERAS = {
 PALM_TO_WRIST_FACTOR = 2.0
 
 
-def rodrigues(rotation_vector) -> np.ndarray:
-    """Rotation matrix (3, 3) of an axis-angle vector (3,) in radians (Rodrigues' formula)."""
-    r = np.asarray(rotation_vector, dtype=np.float64)
-    theta = float(np.linalg.norm(r))
-    if theta == 0.0:
-        return np.eye(3)
-    k = r / theta
-    cross = np.array([[0.0, -k[2], k[1]], [k[2], 0.0, -k[0]], [-k[1], k[0], 0.0]])
-    return np.eye(3) + np.sin(theta) * cross + (1.0 - np.cos(theta)) * cross @ cross
-
-
 def stb_intrinsics(camera: str) -> np.ndarray:
     """(3, 3) intrinsics of an STB camera (``"BB_left"``, ``"BB_right"`` or ``"SK_color"``)."""
     if camera not in STB_CAMERAS:
@@ -131,7 +120,7 @@ def stb_intrinsics(camera: str) -> np.ndarray:
 def _to_camera_m(xyz_label_mm: np.ndarray, camera: str) -> np.ndarray:
     """Label coordinates (..., 21, 3) mm in the label file's frame -> ``camera``'s frame, metres."""
     if camera == "SK_color":
-        R = rodrigues(SK_ROTATION_VECTOR)
+        R = rotation_from_vector(SK_ROTATION_VECTOR)
         xyz_mm = (xyz_label_mm - np.asarray(SK_TRANSLATION_MM)) @ R  # row form of R^T (X - T)
     elif camera == "BB_right":
         xyz_mm = xyz_label_mm - np.array([BB_BASELINE_MM, 0.0, 0.0])
