@@ -12,16 +12,18 @@ from __future__ import annotations
 from hand3d_ros.cli import non_negative_int, positive_int
 
 NETWORK_CHOICES = ("handsegnet", "posenet", "poseprior", "poseprior-direct")
-SCHEDULE_CHOICES = ("paper", "cpu-quick", "cpu-long", "test")
+SCHEDULE_CHOICES = ("paper", "cpu-quick", "cpu-long", "real-finetune", "test", "test-real")
 
 
 
 
 def configure(parser):
     parser.add_argument("network", choices=NETWORK_CHOICES, help="network to train")
-    parser.add_argument("--data", required=True,
-                        help="training data: shard folder (hand3d render) or KIND:ROOT[:SPLIT] (rhd, stb, freihand)")
-    parser.add_argument("--val", default=None, help="validation data (same kinds as --data)")
+    parser.add_argument("--data", required=True, action="append",
+                        help="training data: shard folder (hand3d render, hand3d label) or KIND:ROOT[:SPLIT] "
+                             "(rhd, stb, freihand); a mixture as SOURCE*WEIGHT given several times or "
+                             "comma-separated (each batch comes from one source, drawn by weight)")
+    parser.add_argument("--val", default=None, action="append", help="validation data (same forms as --data)")
     parser.add_argument("--out", required=True, help="run folder (created; an existing run is resumed)")
     parser.add_argument("--config", choices=("lite", "paper"), default="lite", help="network size (default lite)")
     parser.add_argument("--schedule", choices=SCHEDULE_CHOICES, default="paper",

@@ -32,7 +32,7 @@ import torch
 from hand3d_ros.core.keypoints import KEYPOINT_NAMES
 from hand3d_ros.models.weights import load_state_into, save_weights
 from hand3d_ros.training.configs import TrainConfig
-from hand3d_ros.training.datasets import SampleDataset, make_loader, step_generator
+from hand3d_ros.training.datasets import MixedDataset, SampleDataset, make_loader, open_data, step_generator
 from hand3d_ros.training.tasks import Task, make_task
 
 #: Per-network file names in a run folder (several networks may share one folder).
@@ -114,7 +114,8 @@ def train(network: str, data, run_dir, config: str = "lite", train_config: Train
 
     Args:
         network: a name in :data:`hand3d_ros.training.configs.NETWORKS`.
-        data: a :class:`SampleDataset` or a source for one (shard folder, ``KIND:ROOT``).
+        data: a :class:`SampleDataset`, a :class:`MixedDataset` or their sources (a shard
+            folder, ``KIND:ROOT``, ``SOURCE*WEIGHT``, a list or comma-separated several).
         run_dir: the run folder (created; resumed if it holds this run's checkpoint).
         config: network table name (``"lite"``, ``"paper"``).
         train_config: :class:`TrainConfig` (schedule, augmentation, seed).
@@ -135,12 +136,16 @@ def train(network: str, data, run_dir, config: str = "lite", train_config: Train
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     task = make_task(network, config, train_config.augment, train_config.loss, maps_from=train_config.maps_from)
+    history = []
     if train_config.init_from:  # a checkpoint (resuming) overrides it below
-        load_state_into(task.model, train_config.init_from)
-    if not isinstance(data, SampleDataset):
-        data = SampleDataset(data, task.fields)
-    if val is not None and not isinstance(val, SampleDataset):
-        val = SampleDataset(val, task.fields)
+        earlier = dict(load_state_into(task.model, train_config.init_from).get("training") or {})
+        history = list(earlier.pop("history", []))
+        if earlier:
+            history.append(earlier)
+    if not isinstance(data, (SampleDataset, MixedDataset)):
+        data = open_data(data, task.fields)
+    if val is not None and not isinstance(val, (SampleDataset, MixedDataset)):
+        val = open_data(val, task.fields)
     info = _run_info(network, config, train_config, data)
     _check_resume(run_dir, info)
     (run_dir / RUN_INFO.format(network=network)).write_text(json.dumps(info, indent=2) + "\n")
@@ -238,6 +243,8 @@ def train(network: str, data, run_dir, config: str = "lite", train_config: Train
             "val": val.describe() if val is not None else None, "train_seconds": round(elapsed, 1),
             "final_loss": last_loss, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "target": "w_rel (direct regression)" if network == "poseprior-direct" else "standard",
+            # Earlier runs these weights continue from (``init_from``), oldest first.
+            "history": history,
         })),
         "notes": [] if finished else [f"stopped early at step {step} of {sched.steps} (time limit)"],
     }
