@@ -37,6 +37,9 @@ def configure(parser):
                              "of Gaussians at the true keypoints (what the pipeline feeds PosePrior)")
     parser.add_argument("--init-from", default="", metavar="WEIGHTS_PT",
                         help="start from these weights of the same network (fine-tuning)")
+    parser.add_argument("--input-size", default=None, metavar="WxH",
+                        help="input size replacing the table's, e.g. 224x168 (HandSegNet: the frame size it "
+                             "reads; it is fully convolutional, so --init-from weights of another size fit)")
     parser.add_argument("--workers", type=non_negative_int, default=1,
                         help="DataLoader decode processes (default 1; 0 = in the main process)")
     parser.add_argument("--threads", type=non_negative_int, default=0,
@@ -44,6 +47,19 @@ def configure(parser):
     parser.add_argument("--time-limit", type=float, default=None,
                         help="stop after this many minutes (checkpoint + weights; re-run to continue)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _input_size(text: str):
+    """``"WxH"`` -> ``(H, W)`` (the tables' order)."""
+    from hand3d_ros.cli import CommandError
+
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise CommandError(f"--input-size must look like 224x168, not {text!r}") from None
+    if width < 8 or height < 8 or width % 8 or height % 8:
+        raise CommandError(f"--input-size {text}: both sides must be multiples of 8 and >= 8")
+    return (height, width)
 
 
 def run(args) -> int:
@@ -64,8 +80,9 @@ def run(args) -> int:
                 raise CommandError(f"no such weight file: {path}")
         config = get_config(args.network, args.schedule, args.seed, maps_from=args.maps_from,
                             init_from=args.init_from, steps=args.steps, batch_size=args.batch_size)
+        input_size = _input_size(args.input_size) if args.input_size else None
         result = train(args.network, args.data, args.out, args.config, config, val=args.val,
-                       num_workers=args.workers,
+                       num_workers=args.workers, input_size=input_size,
                        time_limit_s=args.time_limit * 60 if args.time_limit else None,
                        progress=not args.no_progress)
     except (DataError, RunMismatch, ValueError, FloatingPointError) as exc:

@@ -135,3 +135,14 @@ def test_fine_tuning_on_a_mixture_records_the_history(tiny_shards, tiny_shards_b
     training = read_weights(second.weights)["training"]
     assert len(training["history"]) == 1 and training["history"][0]["steps_done"] == 6
     assert [m["weight"] for m in training["data"]["mixture"]] == [0.75, 0.25]
+
+
+def test_handsegnet_fine_tunes_at_another_input_size(tiny_shards, tmp_path):
+    first = train("handsegnet", tiny_shards, tmp_path / "a", "lite", get_config("handsegnet", "test"),
+                  num_workers=0, progress=False)
+    assert tuple(read_weights(first.weights)["input_size"]) == (120, 160)
+    config = get_config("handsegnet", "test", init_from=str(first.weights))
+    bigger = train("handsegnet", tiny_shards, tmp_path / "b", "lite", config, num_workers=0, progress=False,
+                   input_size=(64, 96))
+    content = read_weights(bigger.weights)
+    assert tuple(content["input_size"]) == (64, 96) and content["training"]["history"]
