@@ -51,7 +51,9 @@ class SampleDataset(Dataset):
     """Samples of a shard folder or of a public dataset as dicts of numpy arrays.
 
     Args:
-        source: a shard folder (``manifest.json``) or ``"KIND:ROOT[:SPLIT]"`` for
+        source: a shard folder (``manifest.json``), ``"SHARD_DIR:SPLIT"`` (a real-teacher
+            folder's samples of one split by source, ``train``/``val``/``test``:
+            :mod:`hand3d_ros.evaluation.real_split`) or ``"KIND:ROOT[:SPLIT]"`` for
             :func:`hand3d_ros.data.readers.open_dataset` (e.g. ``rhd:/data/RHD:evaluation``).
         fields: field names to return (``image_hw`` is derived: ``(2,)`` int64 H, W).
         limit: use only the first ``limit`` samples (None: all).
@@ -60,12 +62,17 @@ class SampleDataset(Dataset):
 
     def __init__(self, source, fields: Sequence[str] = FIELDS["all"], limit: Optional[int] = None,
                  cache_shards: int = 2):
+        from hand3d_ros.evaluation.real_split import parse_split_source
+
         self.source = str(source)
         self.fields = tuple(fields)
         self.reader = None
         self.shards = None
         self.defaults = []
-        path = Path(self.source)
+        self.indices = None  # (count,) sample indices of a split by source, else None
+        self.split = None
+        folder, self.split = parse_split_source(self.source)
+        path = Path(folder)
         if (path / "manifest.json").is_file():
             from hand3d_ros.data.shards import ShardDataset, ShardError
 
@@ -87,6 +94,14 @@ class SampleDataset(Dataset):
                 raise DataError(f"{path} has no images (image size unknown)")
             self.count = len(self.shards)
             self.shard_size = self.shards.shard_size
+            if self.split is not None:
+                from hand3d_ros.evaluation.real_split import SplitError, shard_split_indices
+
+                try:
+                    self.indices = shard_split_indices(path, self.split)
+                except SplitError as exc:
+                    raise DataError(str(exc)) from None
+                self.count = len(self.indices)
         elif ":" in self.source:
             from hand3d_ros.data.readers import open_dataset
 
@@ -104,14 +119,18 @@ class SampleDataset(Dataset):
         if limit is not None:
             self.count = min(self.count, int(limit))
         if self.count < 1:
-            raise DataError(f"{self.source} holds no samples")
+            why = f" of split {self.split!r} (sources in hand3d_ros/evaluation/real_split.py)" if self.split else ""
+            raise DataError(f"{self.source} holds no samples{why}")
 
     def __len__(self) -> int:
         return self.count
 
     def describe(self) -> dict:
         """Plain description for weight-file metadata: source, count, manifest info and hash."""
-        out = {"source": str(Path(self.source).resolve()) if self.shards else self.source, "count": self.count}
+        folder = self.source if self.split is None else self.source.rpartition(":")[0]
+        out = {"source": str(Path(folder).resolve()) if self.shards else self.source, "count": self.count}
+        if self.split is not None:
+            out["split"] = self.split
         if self.shards is not None:
             manifest = self.shards.manifest
             out["manifest_info"] = json.loads(json.dumps(manifest.get("info", {})))
@@ -122,6 +141,8 @@ class SampleDataset(Dataset):
     def __getitem__(self, index: int) -> dict:
         if not 0 <= index < self.count:
             raise IndexError(index)
+        if self.indices is not None:
+            index = int(self.indices[index])
         sample = self.shards[index] if self.shards is not None else self.reader[index]
         out = {}
         for name in self.fields:

@@ -1,0 +1,653 @@
+"""Evaluation on real photos labelled by a teacher (``hand3d eval --real``).
+
+The data are real-teacher shard folders (``hand3d label``; format in the README): one
+sample per teacher hand, samples of one photo share its image; hand-free photos are
+samples with ``num_hands == 0``. The teacher's labels are the reference: every number
+below says how far *our* pipeline is from them, not from the truth (see the noise floor).
+
+Protocol (``RealEvalConfig`` holds every threshold):
+
+- **photos**: samples with the same ``file_index`` and identical image are one photo;
+  the full pipeline runs once per photo exactly as ``hand3d infer`` runs it
+  (:class:`~hand3d_ros.inference.estimator.HandEstimator`, reset per photo, default
+  thresholds, ``max_hands`` 2).
+- **hand size** = max(width, height) of the tight box of the teacher's 21 keypoints
+  (pixels); errors are end-point distances divided by it ("hand sizes").
+- **counted keypoints**: inside the photo (``visible``) and ``kp_score >= min_kp_score``
+  (0.5): keypoints the teacher does not agree with itself on are left out.
+- **matching**: each teacher hand has a window (the square the pipeline would crop
+  around its keypoints: side ``crop_margin`` x hand size, centred on the keypoint box);
+  predicted hands (their crop windows) and teacher hands are paired one to one by the
+  Hungarian method on 1 - IoU; pairs with IoU < ``match_min_iou`` (0.3) are not matched.
+  A matched teacher hand is *found*, an unmatched one *missed*; an unmatched prediction
+  is a *false hand*, unless at least ``ignore_fraction`` of its window's photo pixels
+  are the teacher's ignore label (255: hands it dropped as uncertain, bands around
+  hands), then it is *ignored*.
+- **keypoint metrics** (each for the pipeline on found hands, and for PoseNet alone on
+  crops made from the teacher's keypoints, which separates detection from keypoints):
+  ``pck`` = fraction of all counted (hand, keypoint) pairs with error < ``pck_threshold``
+  (0.2) hand sizes (pooled); ``pck_mean_over_hands`` the mean of per-hand PCKs;
+  ``median_error`` = median over hands of each hand's median error (hand sizes);
+  ``median_error_pooled`` over all pairs. ``pck_all_hands`` (pipeline) also counts every
+  counted keypoint of a missed hand as wrong.
+- **handedness** on found hands: the published label (after the tracker's hysteresis,
+  as the node publishes it; "unknown" counts as wrong) against the teacher's anatomical
+  ``hand_side``; also the side PosePrior lifted with and, on teacher crops, PoseNet's
+  side head where the weights have one.
+- **hand-free photos** (``--negatives`` folders, or ``num_hands == 0`` samples): false
+  hands per photo and the fraction of such photos with any.
+- **noise floor**: the teacher's disagreement with itself (``teacher_mirror_err``, hand
+  sizes, when the shards carry it; median over hands) and its mean ``kp_score``.
+- ``per_source``: the same numbers per source (manifest ``info["sources"]`` names).
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+NUM_KEYPOINTS = 21
+LEFT, RIGHT, UNKNOWN = 0, 1, 2
+#: ``hand_side`` / ``mask`` values of the real-teacher format.
+NO_SIDE, IGNORE_LABEL = 255, 255
+REAL_KIND = "real-teacher"
+#: Photos narrower than this are enlarged on the contact sheet, pixels.
+SHEET_MIN_WIDTH_PX = 320
+
+
+@dataclass(frozen=True)
+class RealEvalConfig:
+    """Settings of the real evaluation (see the module docstring)."""
+
+    pck_threshold: float = field(default=0.2, metadata={
+        "help": "a keypoint is correct when its error < this many hand sizes; (0, 1]"})
+    min_kp_score: float = field(default=0.5, metadata={
+        "help": "keypoints with a lower teacher kp_score are not counted; [0, 1]"})
+    match_min_iou: float = field(default=0.3, metadata={
+        "help": "least IoU of a predicted and a teacher window to pair them; (0, 1]"})
+    crop_margin: float = field(default=1.25, metadata={
+        "help": "teacher window side / hand size (the pipeline's crop margin); [1, 3]"})
+    ignore_fraction: float = field(default=0.25, metadata={
+        "help": "an unmatched prediction whose window is at least this much teacher-ignore is not false; [0, 1]"})
+    max_hands: int = field(default=2, metadata={"help": "most hands the pipeline reports per photo; [1, 8]"})
+    detection_threshold: float = field(default=0.5, metadata={
+        "help": "HandSegNet probability threshold of the pipeline; (0, 1)"})
+    sheet_cases: int = field(default=6, metadata={"help": "worst and best hands each on the contact sheet; [1, 50]"})
+
+    def __post_init__(self):
+        checks = [
+            (0.0 < self.pck_threshold <= 1.0, "pck_threshold must be in (0, 1]"),
+            (0.0 <= self.min_kp_score <= 1.0, "min_kp_score must be in [0, 1]"),
+            (0.0 < self.match_min_iou <= 1.0, "match_min_iou must be in (0, 1]"),
+            (1.0 <= self.crop_margin <= 3.0, "crop_margin must be in [1, 3]"),
+            (0.0 <= self.ignore_fraction <= 1.0, "ignore_fraction must be in [0, 1]"),
+            (1 <= self.max_hands <= 8, "max_hands must be in [1, 8]"),
+            (0.0 < self.detection_threshold < 1.0, "detection_threshold must be in (0, 1)"),
+            (1 <= self.sheet_cases <= 50, "sheet_cases must be in [1, 50]"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+
+
+# ------------------------------------------------------------------ pure geometry + metrics
+
+def hand_size(uv) -> float:
+    """max(width, height) of the tight box of ``uv`` ``(21, 2)`` pixels (at least 1 px)."""
+    uv = np.asarray(uv, dtype=np.float64).reshape(-1, 2)
+    return float(max(np.max(uv.max(axis=0) - uv.min(axis=0)), 1.0))
+
+
+def teacher_window(uv, margin: float) -> np.ndarray:
+    """``(4,)`` [u0, v0, u1, v1]: the square of side ``margin`` x hand size centred on the
+    keypoints' box (the window the pipeline would crop around this hand)."""
+    uv = np.asarray(uv, dtype=np.float64).reshape(-1, 2)
+    centre = (uv.min(axis=0) + uv.max(axis=0)) / 2
+    half = margin * hand_size(uv) / 2
+    return np.concatenate([centre - half, centre + half])
+
+
+def box_iou(a, b) -> np.ndarray:
+    """``(P, T)`` IoU of boxes ``a`` ``(P, 4)`` and ``b`` ``(T, 4)`` ([u0, v0, u1, v1])."""
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)[:, None]
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)[None]
+    w = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
+    h = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
+    inter = w * h
+    area = lambda x: np.clip(x[..., 2] - x[..., 0], 0, None) * np.clip(x[..., 3] - x[..., 1], 0, None)
+    union = area(a) + area(b) - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+
+
+def match_hands(pred_boxes, teacher_boxes, min_iou: float) -> List[tuple]:
+    """One-to-one pairs ``[(pred index, teacher index), ...]`` maximising the total IoU
+    (Hungarian method on 1 - IoU); pairs below ``min_iou`` are dropped."""
+    from scipy.optimize import linear_sum_assignment
+
+    iou = box_iou(pred_boxes, teacher_boxes)
+    if iou.size == 0:
+        return []
+    rows, cols = linear_sum_assignment(1.0 - iou)
+    return [(int(p), int(t)) for p, t in zip(rows, cols) if iou[p, t] >= min_iou]
+
+
+def normalised_errors(pred_uv, teacher_uv) -> np.ndarray:
+    """``(21,)`` end-point errors of ``pred_uv`` against ``teacher_uv`` (both ``(21, 2)``
+    pixels), in hand sizes of the teacher hand."""
+    pred_uv = np.asarray(pred_uv, dtype=np.float64).reshape(-1, 2)
+    teacher_uv = np.asarray(teacher_uv, dtype=np.float64).reshape(-1, 2)
+    return np.linalg.norm(pred_uv - teacher_uv, axis=1) / hand_size(teacher_uv)
+
+
+@dataclass
+class TeacherHand:
+    """One teacher hand of a photo.
+
+    Attributes:
+        uv: (21, 2) pixels. counted: (21,) bool, keypoints that count (visible and
+        confident). side: anatomical side, 0 left, 1 right. kp_score: (21,) in [0, 1].
+        mirror_err: the teacher's disagreement with itself, hand sizes (NaN if unknown).
+        sample: the sample's index in its folder (for the contact sheet).
+    """
+
+    uv: np.ndarray
+    counted: np.ndarray
+    side: int
+    kp_score: np.ndarray
+    mirror_err: float = float("nan")
+    sample: int = -1
+
+
+@dataclass
+class PredictedHand:
+    """One hand our pipeline reported: ``uv`` (21, 2) px, ``box`` (4,) crop window px,
+    ``side`` the published label (0 left, 1 right, 2 unknown), ``lift_side`` the side
+    PosePrior lifted with (0/1), ``score`` detection score."""
+
+    uv: np.ndarray
+    box: np.ndarray
+    side: int
+    lift_side: int = -1
+    score: float = 0.0
+
+
+@dataclass
+class HandScore:
+    """A teacher hand after matching: its errors (hand sizes, ``(21,)``) with the pipeline
+    (None when missed) and on teacher crops (None when not run)."""
+
+    source: str
+    size_px: float
+    side: int
+    counted: np.ndarray
+    kp_score: np.ndarray
+    mirror_err: float
+    pipeline_err: Optional[np.ndarray] = None
+    pred_side: Optional[int] = None
+    lift_side: Optional[int] = None
+    crop_err: Optional[np.ndarray] = None
+    crop_side: Optional[int] = None
+    photo: int = -1
+    hand: int = -1
+    prediction: int = -1
+
+    @property
+    def found(self) -> bool:
+        return self.pipeline_err is not None
+
+    def median_error(self, which: str = "pipeline") -> float:
+        """This hand's median error over its counted keypoints (NaN when none / missed)."""
+        err = self.pipeline_err if which == "pipeline" else self.crop_err
+        if err is None or not self.counted.any():
+            return float("nan")
+        return float(np.median(err[self.counted]))
+
+
+@dataclass
+class PhotoScore:
+    """A photo after matching: how many teacher hands, predictions, false and ignored ones."""
+
+    source: str
+    teacher_hands: int
+    predictions: int
+    false_hands: int
+    ignored: int
+
+
+def score_photo(teacher: Sequence[TeacherHand], predictions: Sequence[PredictedHand], source: str,
+                config: RealEvalConfig = RealEvalConfig(), ignored: Optional[np.ndarray] = None,
+                photo: int = -1) -> tuple:
+    """Match one photo's predictions to its teacher hands (module docstring).
+
+    Args:
+        teacher: the photo's teacher hands (none for a hand-free photo).
+        predictions: the pipeline's hands on that photo.
+        source: name of the photo's source.
+        ignored: ``(P,)`` bool, predictions lying on teacher-ignore pixels (see
+            :func:`ignored_predictions`); None: none are.
+
+    Returns:
+        ``([HandScore per teacher hand], PhotoScore)``.
+    """
+    t_boxes = np.array([teacher_window(h.uv, config.crop_margin) for h in teacher]).reshape(-1, 4)
+    p_boxes = np.array([np.asarray(p.box, dtype=np.float64) for p in predictions]).reshape(-1, 4)
+    pairs = dict((t, p) for p, t in match_hands(p_boxes, t_boxes, config.match_min_iou))
+    hands = []
+    for t, hand in enumerate(teacher):
+        score = HandScore(source=source, size_px=hand_size(hand.uv), side=int(hand.side),
+                          counted=np.asarray(hand.counted, bool), kp_score=np.asarray(hand.kp_score, np.float64),
+                          mirror_err=float(hand.mirror_err), photo=photo, hand=t)
+        if t in pairs:
+            pred = predictions[pairs[t]]
+            score.pipeline_err = normalised_errors(pred.uv, hand.uv)
+            score.pred_side, score.lift_side, score.prediction = int(pred.side), int(pred.lift_side), pairs[t]
+        hands.append(score)
+    matched = set(pairs.values())
+    unmatched = [p for p in range(len(predictions)) if p not in matched]
+    ignore = np.zeros(len(predictions), bool) if ignored is None else np.asarray(ignored, bool)
+    n_ignored = int(sum(ignore[p] for p in unmatched))
+    return hands, PhotoScore(source=source, teacher_hands=len(teacher), predictions=len(predictions),
+                             false_hands=len(unmatched) - n_ignored, ignored=n_ignored)
+
+
+def ignored_predictions(boxes, mask, valid, fraction: float) -> np.ndarray:
+    """``(P,)`` bool: predictions whose window ``boxes`` ``(P, 4)`` px covers photo pixels
+    (``valid`` ``(H, W)`` != 0) of which at least ``fraction`` are teacher-ignore
+    (``mask`` ``(H, W)`` == 255)."""
+    mask, valid = np.asarray(mask), np.asarray(valid).astype(bool)
+    height, width = mask.shape
+    out = []
+    for u0, v0, u1, v1 in np.asarray(boxes, dtype=np.float64).reshape(-1, 4):
+        c0, c1 = int(np.clip(np.floor(u0), 0, width)), int(np.clip(np.ceil(u1), 0, width))
+        r0, r1 = int(np.clip(np.floor(v0), 0, height)), int(np.clip(np.ceil(v1), 0, height))
+        photo = valid[r0:r1, c0:c1]
+        n = int(photo.sum())
+        out.append(n > 0 and int((photo & (mask[r0:r1, c0:c1] == IGNORE_LABEL)).sum()) >= fraction * n)
+    return np.array(out, dtype=bool)
+
+
+def _ratio(num, den):
+    return float(num) / den if den else None
+
+
+def keypoint_stats(errors: Sequence[np.ndarray], counted: Sequence[np.ndarray], threshold: float) -> dict:
+    """PCK and median errors (hand sizes) of hands' ``(21,)`` errors over their counted
+    keypoints (module docstring); hands without a counted keypoint are left out."""
+    per_hand = [(np.asarray(e)[c]) for e, c in zip(errors, counted) if np.asarray(c).any()]
+    if not per_hand:
+        return {"pck": None, "pck_mean_over_hands": None, "median_error": None, "median_error_pooled": None,
+                "hands": 0, "keypoints": 0}
+    pooled = np.concatenate(per_hand)
+    return {"pck": float(np.mean(pooled < threshold)),
+            "pck_mean_over_hands": float(np.mean([np.mean(e < threshold) for e in per_hand])),
+            "median_error": float(np.median([np.median(e) for e in per_hand])),
+            "median_error_pooled": float(np.median(pooled)),
+            "hands": len(per_hand), "keypoints": int(pooled.size)}
+
+
+def summarise(hands: Sequence[HandScore], photos: Sequence[PhotoScore], config: RealEvalConfig = RealEvalConfig(),
+              per_source: bool = True) -> dict:
+    """Every number of the real evaluation from matched hands and photos (JSON-able)."""
+    thr = config.pck_threshold
+    with_hands = [p for p in photos if p.teacher_hands > 0]
+    free = [p for p in photos if p.teacher_hands == 0]
+    found = [h for h in hands if h.found]
+    pipeline = keypoint_stats([h.pipeline_err for h in found], [h.counted for h in found], thr)
+    hits = sum(int(np.sum(h.pipeline_err[h.counted] < thr)) for h in found)
+    all_counted = sum(int(h.counted.sum()) for h in hands)
+    pipeline.update({
+        "pck_all_hands": _ratio(hits, all_counted),
+        "hands_found": _ratio(len(found), len(hands)), "hands_missed": _ratio(len(hands) - len(found), len(hands)),
+        "found": len(found), "missed": len(hands) - len(found),
+        "false_hands_per_photo": _ratio(sum(p.false_hands for p in with_hands), len(with_hands)),
+        "predictions": sum(p.predictions for p in with_hands), "false_hands": sum(p.false_hands for p in with_hands),
+        "ignored_predictions": sum(p.ignored for p in photos)})
+    cropped = [h for h in hands if h.crop_err is not None]
+    crops = keypoint_stats([h.crop_err for h in cropped], [h.counted for h in cropped], thr)
+    with_head = [h for h in cropped if h.crop_side is not None]
+    crops["side_head_accuracy"] = _ratio(sum(h.crop_side == h.side for h in with_head), len(with_head))
+    handedness = {
+        "accuracy": _ratio(sum(h.pred_side == h.side for h in found), len(found)),
+        "unknown_fraction": _ratio(sum(h.pred_side == UNKNOWN for h in found), len(found)),
+        "lift_side_accuracy": _ratio(sum(h.lift_side == h.side for h in found), len(found)),
+        "hands": len(found)}
+    negatives = {"photos": len(free), "false_hands": sum(p.false_hands for p in free),
+                 "false_hands_per_photo": _ratio(sum(p.false_hands for p in free), len(free)),
+                 "photos_with_false_hand": _ratio(sum(p.false_hands > 0 for p in free), len(free))}
+    mirror = [h.mirror_err for h in hands if np.isfinite(h.mirror_err)]
+    scores = [h.kp_score for h in hands]
+    noise = {"teacher_mirror_err_median": float(np.median(mirror)) if mirror else None,
+             "teacher_mirror_err_hands": len(mirror),
+             "kp_score_mean": float(np.mean(np.concatenate(scores))) if scores else None,
+             "counted_fraction": _ratio(all_counted, NUM_KEYPOINTS * len(hands))}
+    out = {"counts": {"photos": len(photos), "photos_with_hands": len(with_hands), "hand_free_photos": len(free),
+                      "teacher_hands": len(hands), "counted_keypoints": all_counted},
+           "pipeline": pipeline, "teacher_crops": crops, "handedness": handedness, "hand_free": negatives,
+           "noise_floor": noise}
+    if per_source:
+        names = sorted({h.source for h in hands} | {p.source for p in photos})
+        out["per_source"] = {name: summarise([h for h in hands if h.source == name],
+                                             [p for p in photos if p.source == name], config, per_source=False)
+                             for name in names}
+    return out
+
+
+# ------------------------------------------------------------------ reading the shards
+
+@dataclass
+class Photo:
+    """One photo of a real-teacher folder: its samples (one per teacher hand, or one
+    hand-free sample) and its teacher hands."""
+
+    folder: int
+    samples: List[int]
+    source: str
+    hands: List[TeacherHand]
+
+
+class RealFolder:
+    """A real-teacher shard folder, optionally restricted to one split by source."""
+
+    def __init__(self, root, split: Optional[str] = None, table: Optional[dict] = None):
+        from hand3d_ros.data.shards import ShardDataset, ShardError
+        from hand3d_ros.evaluation.real_split import source_names, split_indices
+
+        self.root = str(root)
+        try:
+            self.shards = ShardDataset(root)
+        except ShardError as exc:
+            raise ValueError(str(exc)) from None
+        info = self.shards.info
+        if info.get("kind") != REAL_KIND:
+            raise ValueError(f"{root} is not a real-teacher folder (manifest info kind {info.get('kind')!r}, "
+                             f"expected {REAL_KIND!r}: made by hand3d label)")
+        spec = self.shards.manifest.get("fields") or {}
+        missing = [f for f in ("image", "mask", "valid", "uv", "visible", "kp_score", "hand_side", "num_hands",
+                               "source", "file_index", "K") if f not in spec]
+        if missing:
+            raise ValueError(f"{root} lacks the real-teacher field(s) {missing}")
+        self.names = source_names(info)
+        self.indices = np.arange(len(self.shards))
+        if split is not None:
+            self.indices = split_indices(self._column("source"), self.names, split, table)
+
+    def _column(self, name: str) -> np.ndarray:
+        num_shards = (len(self.shards) + self.shards.shard_size - 1) // self.shards.shard_size
+        return np.concatenate([self.shards.shard(i)[name] for i in range(num_shards)])
+
+    def photos(self, folder_index: int, min_kp_score: float) -> List[Photo]:
+        """The selected samples grouped into photos, in order of first appearance."""
+        groups: Dict[tuple, Photo] = {}
+        for index in self.indices:
+            sample = self.shards[int(index)]
+            image = np.ascontiguousarray(sample["image"])
+            key = (int(sample["file_index"]), hashlib.blake2b(image.tobytes(), digest_size=16).hexdigest())
+            source = int(sample["source"])
+            name = self.names[source] if 0 <= source < len(self.names) else f"source-{source}"
+            photo = groups.setdefault(key, Photo(folder=folder_index, samples=[], source=name, hands=[]))
+            photo.samples.append(int(index))
+            if int(sample["num_hands"]) == 0 or int(sample["hand_side"]) == NO_SIDE:
+                continue
+            kp_score = np.asarray(sample["kp_score"], dtype=np.float64)
+            mirror = float(sample["teacher_mirror_err"]) if "teacher_mirror_err" in sample else float("nan")
+            photo.hands.append(TeacherHand(
+                uv=np.asarray(sample["uv"], dtype=np.float64), side=int(sample["hand_side"]), kp_score=kp_score,
+                counted=np.asarray(sample["visible"], bool) & (kp_score >= min_kp_score), mirror_err=mirror,
+                sample=int(index)))
+        return list(groups.values())
+
+
+def is_real_folder(path) -> bool:
+    """True when ``path`` is a shard folder whose manifest says ``kind: real-teacher``."""
+    import json
+    from pathlib import Path
+
+    manifest = Path(path) / "manifest.json"
+    try:
+        return manifest.is_file() and json.loads(manifest.read_text()).get("info", {}).get("kind") == REAL_KIND
+    except (OSError, ValueError):
+        return False
+
+
+# ------------------------------------------------------------------ running the networks
+
+def image_estimator(pipeline, config: RealEvalConfig):
+    """The estimator as ``hand3d infer`` builds it for independent images."""
+    from hand3d_ros.core.tracking import TrackerConfig
+    from hand3d_ros.inference.estimator import EstimatorConfig, HandEstimator
+    from hand3d_ros.inference.pipeline import PipelineConfig
+
+    pipe = PipelineConfig(detection_threshold=config.detection_threshold, max_hands=config.max_hands)
+    return HandEstimator(pipeline, EstimatorConfig(pipeline=pipe, tracker=TrackerConfig(
+        max_hands=config.max_hands, min_hand_score=0.0)))
+
+
+def teacher_crop_predictions(pipeline, image: np.ndarray, hands: Sequence[TeacherHand], visible: Sequence,
+                             margin: float) -> tuple:
+    """PoseNet alone on crops around the teacher's keypoints (the GT-crop protocol).
+
+    Returns:
+        ``(uv (M, 21, 2) px, sides (M,) int or None without a side head)``.
+    """
+    import torch
+
+    from hand3d_ros.core.crop import crop_images
+    from hand3d_ros.training import targets
+    from hand3d_ros.training.tasks import normalise_images
+
+    backend, crop_size = pipeline.backend, pipeline.model_set.crop_size
+    uv = torch.as_tensor(np.stack([h.uv for h in hands]), dtype=torch.float32)
+    vis = torch.as_tensor(np.stack([np.asarray(v, bool) for v in visible]))
+    rgb = torch.as_tensor(np.ascontiguousarray(image))[None]
+    images = normalise_images(rgb).to(backend.device)
+    crops = targets.gt_crops(uv, vis, image.shape[:2], crop_size, margin)
+    with torch.inference_mode():
+        patches = crop_images(images.expand(len(hands), -1, -1, -1), crops.center.to(images.device),
+                              crops.scale.to(images.device), crop_size)
+        maps, side_logits = backend.posenet(patches)
+        uv_crop, _ = pipeline.codec.decode(maps)
+    uv_img = crops.uncrop_uv(uv_crop.float().cpu())
+    sides = None if side_logits is None else side_logits.argmax(dim=1).cpu().numpy()
+    return uv_img.numpy(), sides
+
+
+def evaluate_real(weights_dir, folders: Sequence, negatives: Sequence = (), split: Optional[str] = None,
+                  split_table: Optional[dict] = None, config: RealEvalConfig = RealEvalConfig(),
+                  limit: Optional[int] = None, device: str = "auto", progress: bool = False,
+                  sheet=None) -> dict:
+    """Run the real evaluation (module docstring).
+
+    Args:
+        weights_dir: folder with handsegnet.pt, posenet.pt, poseprior.pt.
+        folders: real-teacher shard folders (photos with hands; hand-free samples in them
+            count as hand-free photos).
+        negatives: real-teacher folders of hand-free photos.
+        split: ``train``/``val``/``test``: only samples of that split by source
+            (:mod:`.real_split`); None: all.
+        split_table: the split table (default :data:`.real_split.REAL_SPLIT`).
+        limit: first ``limit`` photos of each folder only.
+        device: torch device of the networks (``auto``, ``cpu``, ``cuda``).
+        progress: tqdm bar over photos.
+        sheet: path of a contact-sheet PNG of the worst and best hands (optional).
+
+    Returns:
+        JSON-able dict: :func:`summarise`'s numbers plus ``settings``, ``hands`` (one
+        row per teacher hand) and ``info``.
+    """
+    from hand3d_ros.inference.pipeline import load_pipeline
+
+    started = time.monotonic()
+    opened = [RealFolder(f, split, split_table) for f in list(folders) + list(negatives)]
+    photos = []
+    for i, folder in enumerate(opened):
+        photos.extend(folder.photos(i, config.min_kp_score)[:limit])
+    if not any(p.hands for p in photos):
+        raise ValueError(f"no teacher hands to evaluate in {', '.join(map(str, folders))}"
+                         + (f" (split {split!r})" if split else ""))
+    pipeline = load_pipeline(weights_dir=weights_dir, backend="torch", device=device, log=lambda *_: None)
+    estimator = image_estimator(pipeline, config)
+    hand_scores, photo_scores, predictions = [], [], []
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(photos), desc="eval real", unit="photo", dynamic_ncols=True)
+    for index, photo in enumerate(photos):
+        folder = opened[photo.folder]
+        sample = folder.shards[photo.samples[0]]
+        image = np.ascontiguousarray(sample["image"])
+        estimator.reset()  # independent photos
+        result = estimator.process(image, 0.0, K=np.asarray(sample["K"], dtype=np.float64))
+        preds = [PredictedHand(uv=h.uv, box=h.crop_box, side=int(h.handedness), lift_side=int(h.hand_side),
+                               score=float(h.score)) for h in result.hands]
+        predictions.append(preds)
+        ignored = ignored_predictions([p.box for p in preds], sample["mask"], sample["valid"], config.ignore_fraction)
+        hands, photo_score = score_photo(photo.hands, preds, photo.source, config, ignored, photo=index)
+        if photo.hands:
+            visible = [folder.shards[h.sample]["visible"] for h in photo.hands]
+            crop_uv, crop_sides = teacher_crop_predictions(pipeline, image, photo.hands, visible, config.crop_margin)
+            for j, (score, hand) in enumerate(zip(hands, photo.hands)):
+                score.crop_err = normalised_errors(crop_uv[j], hand.uv)
+                score.crop_side = None if crop_sides is None else int(crop_sides[j])
+        hand_scores.extend(hands)
+        photo_scores.append(photo_score)
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    results = summarise(hand_scores, photo_scores, config)
+    results["settings"] = asdict(config)
+    results["settings"]["split"] = split
+    results["hands"] = [hand_row(h, photos[h.photo], opened) for h in hand_scores]
+    results["info"] = {"kind": REAL_KIND, "weights": str(weights_dir), "model_set": pipeline.model_set.name,
+                       "folders": [{"root": f.root, "samples": int(len(f.indices)), "sources": f.names,
+                                    "teacher": f.shards.info.get("teacher")} for f in opened],
+                       "seconds": round(time.monotonic() - started, 1)}
+    if sheet is not None:
+        results["info"]["sheet"] = str(write_contact_sheet(sheet, hand_scores, photos, predictions, opened, config))
+    return results
+
+
+def hand_row(score: HandScore, photo: Photo, opened: Sequence[RealFolder]) -> dict:
+    """One teacher hand as a JSON row (where it is, its per-hand numbers)."""
+    def num(x):
+        return None if x is None or not np.isfinite(x) else round(float(x), 5)
+
+    hand = photo.hands[score.hand]
+    return {"folder": opened[photo.folder].root, "sample": hand.sample, "source": score.source,
+            "size_px": round(score.size_px, 2), "side": score.side, "found": score.found,
+            "median_error": num(score.median_error("pipeline")), "crop_median_error": num(score.median_error("crop")),
+            "pred_side": score.pred_side, "counted": int(score.counted.sum()), "mirror_err": num(score.mirror_err)}
+
+
+# ------------------------------------------------------------------ output
+
+#: Rows of the printed table: (section, key, label, format, the teacher's own value).
+REAL_TABLE_ROWS = (
+    ("pipeline", "pck", "PCK@{thr} pipeline, found hands", "{:.3f}", 1.0),
+    ("pipeline", "pck_all_hands", "PCK@{thr} pipeline, missed hands = 0", "{:.3f}", 1.0),
+    ("pipeline", "median_error", "median error pipeline (hand sizes)", "{:.3f}", 0.0),
+    ("teacher_crops", "pck", "PCK@{thr} PoseNet on teacher crops", "{:.3f}", 1.0),
+    ("teacher_crops", "median_error", "median error teacher crops (hand sizes)", "{:.3f}", 0.0),
+    ("pipeline", "hands_found", "hands found", "{:.3f}", 1.0),
+    ("pipeline", "false_hands_per_photo", "false hands per photo with hands", "{:.3f}", 0.0),
+    ("hand_free", "false_hands_per_photo", "false hands per hand-free photo", "{:.3f}", 0.0),
+    ("hand_free", "photos_with_false_hand", "hand-free photos with a false hand", "{:.3f}", 0.0),
+    ("handedness", "accuracy", "handedness accuracy (found hands)", "{:.3f}", 1.0),
+    ("handedness", "unknown_fraction", "handedness unknown (found hands)", "{:.3f}", 0.0),
+    ("teacher_crops", "side_head_accuracy", "side head on teacher crops", "{:.3f}", 1.0),
+)
+
+
+def format_real_table(results: dict) -> str:
+    """Plain-text table: metric, ours, the teacher (the reference: its own labels), then
+    the noise floor and one line per source."""
+    def fmt(value, pattern="{:.3f}"):
+        return "-" if value is None else pattern.format(value)
+
+    counts = results["counts"]
+    thr = results.get("settings", {}).get("pck_threshold", RealEvalConfig.pck_threshold)
+    split = results.get("settings", {}).get("split")
+    lines = [f"real photos{f' (split {split})' if split else ''}: {counts['photos']} photos "
+             f"({counts['photos_with_hands']} with hands, {counts['hand_free_photos']} hand-free), "
+             f"{counts['teacher_hands']} teacher hands, {counts['counted_keypoints']} counted keypoints",
+             f"{'metric':<44} {'ours':>8} {'teacher':>8}"]
+    for section, key, label, pattern, reference in REAL_TABLE_ROWS:
+        value = results.get(section, {}).get(key)
+        lines.append(f"{label.format(thr=thr):<44} {fmt(value, pattern):>8} {fmt(reference, pattern):>8}")
+    noise = results["noise_floor"]
+    lines.append(f"{'noise floor: teacher mirror disagreement':<44} {'':>8} "
+                 f"{fmt(noise['teacher_mirror_err_median']):>8}")
+    lines.append(f"{'teacher kp_score mean':<44} {'':>8} {fmt(noise['kp_score_mean']):>8}")
+    per_source = results.get("per_source") or {}
+    if per_source:
+        lines.append(f"{'source':<32} {'hands':>6} {'found':>6} {'PCK':>6} {'median':>7} {'crops':>6} "
+                     f"{'false/ph':>8} {'side':>6}")
+        for name, r in per_source.items():
+            lines.append(f"{name[:32]:<32} {r['counts']['teacher_hands']:>6} {fmt(r['pipeline']['hands_found']):>6} "
+                         f"{fmt(r['pipeline']['pck']):>6} {fmt(r['pipeline']['median_error']):>7} "
+                         f"{fmt(r['teacher_crops']['pck']):>6} "
+                         f"{fmt(_false_per_photo(r)):>8} {fmt(r['handedness']['accuracy']):>6}")
+    return "\n".join(lines)
+
+
+def _false_per_photo(r: dict):
+    """False hands per photo over all of a source's photos (with and without hands)."""
+    total = r["pipeline"]["false_hands"] + r["hand_free"]["false_hands"]
+    return _ratio(total, r["counts"]["photos"])
+
+
+def write_contact_sheet(path, hands: Sequence[HandScore], photos: Sequence[Photo], predictions: Sequence,
+                        opened: Sequence[RealFolder], config: RealEvalConfig):
+    """A PNG of the worst and best teacher hands by median error (missed ones count as
+    worst): per row the teacher's labels (left: its windows, sides, mean kp_score) and our
+    hands (right: crop windows, published sides, scores) on the photo. Returns the path."""
+    import types
+    from pathlib import Path
+
+    import cv2
+
+    from hand3d_ros.visualize import draw_overlay
+
+    def error(h):
+        value = h.median_error("pipeline")
+        return np.inf if not np.isfinite(value) else value
+
+    ranked = sorted((h for h in hands if h.counted.any()), key=error)
+    n = config.sheet_cases
+    worst = ranked[::-1][:n]
+    best = [h for h in ranked[:n] if error(h) < np.inf and not any(h is w for w in worst)]
+    rows = []
+    for label, h in [("worst", h) for h in worst] + [("best", h) for h in best]:
+        photo = photos[h.photo]
+        folder = opened[photo.folder]
+        image = np.ascontiguousarray(folder.shards[photo.samples[0]]["image"])
+        zoom = max(1.0, SHEET_MIN_WIDTH_PX / image.shape[1])  # small photos drawn larger
+        if zoom > 1:
+            image = cv2.resize(image, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_LINEAR)
+        at = lambda uv: (np.asarray(uv, dtype=np.float64) + 0.5) * zoom - 0.5  # pixel centres scale about -0.5
+        teacher = [types.SimpleNamespace(uv=at(t.uv), uv_score=t.kp_score, handedness=t.side, hand_id=i,
+                                         crop_box=at(teacher_window(t.uv, config.crop_margin).reshape(2, 2)).ravel(),
+                                         score=float(t.kp_score.mean()))
+                   for i, t in enumerate(photo.hands)]
+        ours = [types.SimpleNamespace(uv=at(p.uv), uv_score=np.ones(NUM_KEYPOINTS), handedness=p.side, hand_id=i,
+                                      crop_box=at(np.asarray(p.box).reshape(2, 2)).ravel(), score=p.score)
+                for i, p in enumerate(predictions[h.photo])]
+        left, right = draw_overlay(image, teacher), draw_overlay(image, ours)
+        text = (f"{label}: {photo.source} #{photo.hands[h.hand].sample} "
+                + ("missed" if not h.found else f"median {h.median_error('pipeline'):.2f} hand sizes"))
+        row = np.concatenate([left, np.zeros((image.shape[0], 4, 3), np.uint8), right], axis=1)
+        bar = np.zeros((18, row.shape[1], 3), np.uint8)
+        cv2.putText(bar, text, (4, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
+        rows.append(np.concatenate([bar, row], axis=0))
+    if not rows:
+        raise ValueError("no teacher hand with counted keypoints for the contact sheet")
+    sheet = np.concatenate(rows, axis=0)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(path), sheet[..., ::-1]):
+        raise ValueError(f"cannot write {path}")
+    return path
