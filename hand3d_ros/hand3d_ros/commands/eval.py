@@ -110,7 +110,8 @@ def _is_real(data: str) -> bool:
 
 def _real(args, folders) -> dict:
     from hand3d_ros.cli import CommandError
-    from hand3d_ros.evaluation.real import RealEvalConfig, evaluate_real, format_real_table
+    from hand3d_ros.evaluation.real import RealEvalConfig, evaluate_real
+    from hand3d_ros.evaluation.real_report import format_real_table
     from hand3d_ros.evaluation.real_split import SplitError, load_split_table, parse_split_source
     from hand3d_ros.models import WeightsError
 

@@ -75,10 +75,9 @@ def _expand_inputs(paths):
 def _estimator(args):
     from dataclasses import replace
 
-    from hand3d_ros.inference.estimator import EstimatorConfig, HandEstimator
+    from hand3d_ros.inference.estimator import HandEstimator, image_estimator_config
     from hand3d_ros.inference.pipeline import PipelineConfig, load_pipeline
     from hand3d_ros.core.metric3d import MetricConfig
-    from hand3d_ros.core.tracking import TrackerConfig
 
     pipeline_config = PipelineConfig(detection_threshold=args.threshold, max_hands=args.max_hands,
                                      handedness=args.hand_side)
@@ -89,9 +88,7 @@ def _estimator(args):
         metric = MetricConfig(bone_length_m=args.bone_length)
     except (FileNotFoundError, ValueError, RuntimeError) as err:
         raise CommandError(str(err)) from None
-    config = EstimatorConfig(pipeline=pipeline_config, metric=metric,
-                             tracker=TrackerConfig(max_hands=args.max_hands, min_hand_score=0.0))
-    return HandEstimator(pipeline, config)
+    return HandEstimator(pipeline, image_estimator_config(pipeline_config, metric))
 
 
 def _log(text):

@@ -54,8 +54,6 @@ LEFT, RIGHT, UNKNOWN = 0, 1, 2
 #: ``hand_side`` / ``mask`` values of the real-teacher format.
 NO_SIDE, IGNORE_LABEL = 255, 255
 REAL_KIND = "real-teacher"
-#: Photos narrower than this are enlarged on the contact sheet, pixels.
-SHEET_MIN_WIDTH_PX = 320
 
 
 @dataclass(frozen=True)
@@ -269,7 +267,8 @@ def ignored_predictions(boxes, mask, valid, fraction: float) -> np.ndarray:
     return np.array(out, dtype=bool)
 
 
-def _ratio(num, den):
+def ratio(num, den):
+    """num / den, or None when den is 0."""
     return float(num) / den if den else None
 
 
@@ -299,30 +298,30 @@ def summarise(hands: Sequence[HandScore], photos: Sequence[PhotoScore], config: 
     hits = sum(int(np.sum(h.pipeline_err[h.counted] < thr)) for h in found)
     all_counted = sum(int(h.counted.sum()) for h in hands)
     pipeline.update({
-        "pck_all_hands": _ratio(hits, all_counted),
-        "hands_found": _ratio(len(found), len(hands)), "hands_missed": _ratio(len(hands) - len(found), len(hands)),
+        "pck_all_hands": ratio(hits, all_counted),
+        "hands_found": ratio(len(found), len(hands)), "hands_missed": ratio(len(hands) - len(found), len(hands)),
         "found": len(found), "missed": len(hands) - len(found),
-        "false_hands_per_photo": _ratio(sum(p.false_hands for p in with_hands), len(with_hands)),
+        "false_hands_per_photo": ratio(sum(p.false_hands for p in with_hands), len(with_hands)),
         "predictions": sum(p.predictions for p in with_hands), "false_hands": sum(p.false_hands for p in with_hands),
         "ignored_predictions": sum(p.ignored for p in photos)})
     cropped = [h for h in hands if h.crop_err is not None]
     crops = keypoint_stats([h.crop_err for h in cropped], [h.counted for h in cropped], thr)
     with_head = [h for h in cropped if h.crop_side is not None]
-    crops["side_head_accuracy"] = _ratio(sum(h.crop_side == h.side for h in with_head), len(with_head))
+    crops["side_head_accuracy"] = ratio(sum(h.crop_side == h.side for h in with_head), len(with_head))
     handedness = {
-        "accuracy": _ratio(sum(h.pred_side == h.side for h in found), len(found)),
-        "unknown_fraction": _ratio(sum(h.pred_side == UNKNOWN for h in found), len(found)),
-        "lift_side_accuracy": _ratio(sum(h.lift_side == h.side for h in found), len(found)),
+        "accuracy": ratio(sum(h.pred_side == h.side for h in found), len(found)),
+        "unknown_fraction": ratio(sum(h.pred_side == UNKNOWN for h in found), len(found)),
+        "lift_side_accuracy": ratio(sum(h.lift_side == h.side for h in found), len(found)),
         "hands": len(found)}
     negatives = {"photos": len(free), "false_hands": sum(p.false_hands for p in free),
-                 "false_hands_per_photo": _ratio(sum(p.false_hands for p in free), len(free)),
-                 "photos_with_false_hand": _ratio(sum(p.false_hands > 0 for p in free), len(free))}
+                 "false_hands_per_photo": ratio(sum(p.false_hands for p in free), len(free)),
+                 "photos_with_false_hand": ratio(sum(p.false_hands > 0 for p in free), len(free))}
     mirror = [h.mirror_err for h in hands if np.isfinite(h.mirror_err)]
     scores = [h.kp_score for h in hands]
     noise = {"teacher_mirror_err_median": float(np.median(mirror)) if mirror else None,
              "teacher_mirror_err_hands": len(mirror),
              "kp_score_mean": float(np.mean(np.concatenate(scores))) if scores else None,
-             "counted_fraction": _ratio(all_counted, NUM_KEYPOINTS * len(hands))}
+             "counted_fraction": ratio(all_counted, NUM_KEYPOINTS * len(hands))}
     out = {"counts": {"photos": len(photos), "photos_with_hands": len(with_hands), "hand_free_photos": len(free),
                       "teacher_hands": len(hands), "counted_keypoints": all_counted},
            "pipeline": pipeline, "teacher_crops": crops, "handedness": handedness, "hand_free": negatives,
@@ -414,17 +413,6 @@ def is_real_folder(path) -> bool:
 
 # ------------------------------------------------------------------ running the networks
 
-def image_estimator(pipeline, config: RealEvalConfig):
-    """The estimator as ``hand3d infer`` builds it for independent images."""
-    from hand3d_ros.core.tracking import TrackerConfig
-    from hand3d_ros.inference.estimator import EstimatorConfig, HandEstimator
-    from hand3d_ros.inference.pipeline import PipelineConfig
-
-    pipe = PipelineConfig(detection_threshold=config.detection_threshold, max_hands=config.max_hands)
-    return HandEstimator(pipeline, EstimatorConfig(pipeline=pipe, tracker=TrackerConfig(
-        max_hands=config.max_hands, min_hand_score=0.0)))
-
-
 def teacher_crop_predictions(pipeline, image: np.ndarray, hands: Sequence[TeacherHand], visible: Sequence,
                              margin: float) -> tuple:
     """PoseNet alone on crops around the teacher's keypoints (the GT-crop protocol).
@@ -477,7 +465,8 @@ def evaluate_real(weights_dir, folders: Sequence, negatives: Sequence = (), spli
         JSON-able dict: :func:`summarise`'s numbers plus ``settings``, ``hands`` (one
         row per teacher hand) and ``info``.
     """
-    from hand3d_ros.inference.pipeline import load_pipeline
+    from hand3d_ros.inference.estimator import HandEstimator, image_estimator_config
+    from hand3d_ros.inference.pipeline import PipelineConfig, load_pipeline
 
     started = time.monotonic()
     opened = [RealFolder(f, split, split_table) for f in list(folders) + list(negatives)]
@@ -488,7 +477,8 @@ def evaluate_real(weights_dir, folders: Sequence, negatives: Sequence = (), spli
         raise ValueError(f"no teacher hands to evaluate in {', '.join(map(str, folders))}"
                          + (f" (split {split!r})" if split else ""))
     pipeline = load_pipeline(weights_dir=weights_dir, backend="torch", device=device, log=lambda *_: None)
-    estimator = image_estimator(pipeline, config)
+    pipe_config = PipelineConfig(detection_threshold=config.detection_threshold, max_hands=config.max_hands)
+    estimator = HandEstimator(pipeline, image_estimator_config(pipe_config))  # as hand3d infer runs it
     hand_scores, photo_scores, predictions = [], [], []
     bar = None
     if progress:
@@ -527,6 +517,8 @@ def evaluate_real(weights_dir, folders: Sequence, negatives: Sequence = (), spli
                                     "teacher": f.shards.info.get("teacher")} for f in opened],
                        "seconds": round(time.monotonic() - started, 1)}
     if sheet is not None:
+        from hand3d_ros.evaluation.real_report import write_contact_sheet
+
         results["info"]["sheet"] = str(write_contact_sheet(sheet, hand_scores, photos, predictions, opened, config))
     return results
 
@@ -541,113 +533,3 @@ def hand_row(score: HandScore, photo: Photo, opened: Sequence[RealFolder]) -> di
             "size_px": round(score.size_px, 2), "side": score.side, "found": score.found,
             "median_error": num(score.median_error("pipeline")), "crop_median_error": num(score.median_error("crop")),
             "pred_side": score.pred_side, "counted": int(score.counted.sum()), "mirror_err": num(score.mirror_err)}
-
-
-# ------------------------------------------------------------------ output
-
-#: Rows of the printed table: (section, key, label, format, the teacher's own value).
-REAL_TABLE_ROWS = (
-    ("pipeline", "pck", "PCK@{thr} pipeline, found hands", "{:.3f}", 1.0),
-    ("pipeline", "pck_all_hands", "PCK@{thr} pipeline, missed hands = 0", "{:.3f}", 1.0),
-    ("pipeline", "median_error", "median error pipeline (hand sizes)", "{:.3f}", 0.0),
-    ("teacher_crops", "pck", "PCK@{thr} PoseNet on teacher crops", "{:.3f}", 1.0),
-    ("teacher_crops", "median_error", "median error teacher crops (hand sizes)", "{:.3f}", 0.0),
-    ("pipeline", "hands_found", "hands found", "{:.3f}", 1.0),
-    ("pipeline", "false_hands_per_photo", "false hands per photo with hands", "{:.3f}", 0.0),
-    ("hand_free", "false_hands_per_photo", "false hands per hand-free photo", "{:.3f}", 0.0),
-    ("hand_free", "photos_with_false_hand", "hand-free photos with a false hand", "{:.3f}", 0.0),
-    ("handedness", "accuracy", "handedness accuracy (found hands)", "{:.3f}", 1.0),
-    ("handedness", "unknown_fraction", "handedness unknown (found hands)", "{:.3f}", 0.0),
-    ("teacher_crops", "side_head_accuracy", "side head on teacher crops", "{:.3f}", 1.0),
-)
-
-
-def format_real_table(results: dict) -> str:
-    """Plain-text table: metric, ours, the teacher (the reference: its own labels), then
-    the noise floor and one line per source."""
-    def fmt(value, pattern="{:.3f}"):
-        return "-" if value is None else pattern.format(value)
-
-    counts = results["counts"]
-    thr = results.get("settings", {}).get("pck_threshold", RealEvalConfig.pck_threshold)
-    split = results.get("settings", {}).get("split")
-    lines = [f"real photos{f' (split {split})' if split else ''}: {counts['photos']} photos "
-             f"({counts['photos_with_hands']} with hands, {counts['hand_free_photos']} hand-free), "
-             f"{counts['teacher_hands']} teacher hands, {counts['counted_keypoints']} counted keypoints",
-             f"{'metric':<44} {'ours':>8} {'teacher':>8}"]
-    for section, key, label, pattern, reference in REAL_TABLE_ROWS:
-        value = results.get(section, {}).get(key)
-        lines.append(f"{label.format(thr=thr):<44} {fmt(value, pattern):>8} {fmt(reference, pattern):>8}")
-    noise = results["noise_floor"]
-    lines.append(f"{'noise floor: teacher mirror disagreement':<44} {'':>8} "
-                 f"{fmt(noise['teacher_mirror_err_median']):>8}")
-    lines.append(f"{'teacher kp_score mean':<44} {'':>8} {fmt(noise['kp_score_mean']):>8}")
-    per_source = results.get("per_source") or {}
-    if per_source:
-        lines.append(f"{'source':<32} {'hands':>6} {'found':>6} {'PCK':>6} {'median':>7} {'crops':>6} "
-                     f"{'false/ph':>8} {'side':>6}")
-        for name, r in per_source.items():
-            lines.append(f"{name[:32]:<32} {r['counts']['teacher_hands']:>6} {fmt(r['pipeline']['hands_found']):>6} "
-                         f"{fmt(r['pipeline']['pck']):>6} {fmt(r['pipeline']['median_error']):>7} "
-                         f"{fmt(r['teacher_crops']['pck']):>6} "
-                         f"{fmt(_false_per_photo(r)):>8} {fmt(r['handedness']['accuracy']):>6}")
-    return "\n".join(lines)
-
-
-def _false_per_photo(r: dict):
-    """False hands per photo over all of a source's photos (with and without hands)."""
-    total = r["pipeline"]["false_hands"] + r["hand_free"]["false_hands"]
-    return _ratio(total, r["counts"]["photos"])
-
-
-def write_contact_sheet(path, hands: Sequence[HandScore], photos: Sequence[Photo], predictions: Sequence,
-                        opened: Sequence[RealFolder], config: RealEvalConfig):
-    """A PNG of the worst and best teacher hands by median error (missed ones count as
-    worst): per row the teacher's labels (left: its windows, sides, mean kp_score) and our
-    hands (right: crop windows, published sides, scores) on the photo. Returns the path."""
-    import types
-    from pathlib import Path
-
-    import cv2
-
-    from hand3d_ros.visualize import draw_overlay
-
-    def error(h):
-        value = h.median_error("pipeline")
-        return np.inf if not np.isfinite(value) else value
-
-    ranked = sorted((h for h in hands if h.counted.any()), key=error)
-    n = config.sheet_cases
-    worst = ranked[::-1][:n]
-    best = [h for h in ranked[:n] if error(h) < np.inf and not any(h is w for w in worst)]
-    rows = []
-    for label, h in [("worst", h) for h in worst] + [("best", h) for h in best]:
-        photo = photos[h.photo]
-        folder = opened[photo.folder]
-        image = np.ascontiguousarray(folder.shards[photo.samples[0]]["image"])
-        zoom = max(1.0, SHEET_MIN_WIDTH_PX / image.shape[1])  # small photos drawn larger
-        if zoom > 1:
-            image = cv2.resize(image, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_LINEAR)
-        at = lambda uv: (np.asarray(uv, dtype=np.float64) + 0.5) * zoom - 0.5  # pixel centres scale about -0.5
-        teacher = [types.SimpleNamespace(uv=at(t.uv), uv_score=t.kp_score, handedness=t.side, hand_id=i,
-                                         crop_box=at(teacher_window(t.uv, config.crop_margin).reshape(2, 2)).ravel(),
-                                         score=float(t.kp_score.mean()))
-                   for i, t in enumerate(photo.hands)]
-        ours = [types.SimpleNamespace(uv=at(p.uv), uv_score=np.ones(NUM_KEYPOINTS), handedness=p.side, hand_id=i,
-                                      crop_box=at(np.asarray(p.box).reshape(2, 2)).ravel(), score=p.score)
-                for i, p in enumerate(predictions[h.photo])]
-        left, right = draw_overlay(image, teacher), draw_overlay(image, ours)
-        text = (f"{label}: {photo.source} #{photo.hands[h.hand].sample} "
-                + ("missed" if not h.found else f"median {h.median_error('pipeline'):.2f} hand sizes"))
-        row = np.concatenate([left, np.zeros((image.shape[0], 4, 3), np.uint8), right], axis=1)
-        bar = np.zeros((18, row.shape[1], 3), np.uint8)
-        cv2.putText(bar, text, (4, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
-        rows.append(np.concatenate([bar, row], axis=0))
-    if not rows:
-        raise ValueError("no teacher hand with counted keypoints for the contact sheet")
-    sheet = np.concatenate(rows, axis=0)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), sheet[..., ::-1]):
-        raise ValueError(f"cannot write {path}")
-    return path

@@ -70,6 +70,14 @@ def estimator_config_from_params(p: dict) -> EstimatorConfig:
                            tracking=p["tracking"], smoothing=p["smoothing"])
 
 
+def image_estimator_config(pipeline: PipelineConfig, metric: Optional[MetricConfig] = None) -> EstimatorConfig:
+    """The configuration for independent images (``hand3d infer``, ``hand3d eval --real``):
+    every hand the pipeline finds is reported (no minimum hand score), up to its
+    ``max_hands``; call :meth:`HandEstimator.reset` before each image."""
+    return EstimatorConfig(pipeline=pipeline, metric=metric or MetricConfig(),
+                           tracker=TrackerConfig(max_hands=pipeline.max_hands, min_hand_score=0.0))
+
+
 @dataclass
 class HandState:
     """One tracked hand in one frame, ready to publish (numpy; pixels and metres).

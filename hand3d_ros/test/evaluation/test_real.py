@@ -12,8 +12,9 @@ from hand3d_ros.core.hand_template import template_hand_xyz
 from hand3d_ros.core.keypoints import BONES
 from hand3d_ros.data.shards import write_shards
 from hand3d_ros.evaluation.real import (
-    PredictedHand, RealEvalConfig, TeacherHand, box_iou, format_real_table, hand_size, ignored_predictions,
+    PredictedHand, RealEvalConfig, TeacherHand, box_iou, hand_size, ignored_predictions,
     keypoint_stats, match_hands, score_photo, summarise)
+from hand3d_ros.evaluation.real_report import format_real_table
 from hand3d_ros.evaluation.real_split import SplitError, load_split_table, split_indices, split_of
 from hand3d_ros.inference.model_set import random_model_set
 from hand3d_ros.models import save_weights
