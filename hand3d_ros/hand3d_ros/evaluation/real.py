@@ -147,6 +147,7 @@ class TeacherHand:
     Attributes:
         uv: (21, 2) pixels. counted: (21,) bool, keypoints that count (visible and
         confident). side: anatomical side, 0 left, 1 right. kp_score: (21,) in [0, 1].
+        visible: (21,) bool, inside the photo (None: all; the teacher-crop window uses them).
         mirror_err: the teacher's disagreement with itself, hand sizes (NaN if unknown).
         sample: the sample's index in its folder (for the contact sheet).
     """
@@ -157,6 +158,7 @@ class TeacherHand:
     kp_score: np.ndarray
     mirror_err: float = float("nan")
     sample: int = -1
+    visible: Optional[np.ndarray] = None
 
 
 @dataclass
@@ -391,11 +393,12 @@ class RealFolder:
             if int(sample["num_hands"]) == 0 or int(sample["hand_side"]) == NO_SIDE:
                 continue
             kp_score = np.asarray(sample["kp_score"], dtype=np.float64)
+            visible = np.asarray(sample["visible"], bool)
             mirror = float(sample["teacher_mirror_err"]) if "teacher_mirror_err" in sample else float("nan")
             photo.hands.append(TeacherHand(
                 uv=np.asarray(sample["uv"], dtype=np.float64), side=int(sample["hand_side"]), kp_score=kp_score,
-                counted=np.asarray(sample["visible"], bool) & (kp_score >= min_kp_score), mirror_err=mirror,
-                sample=int(index)))
+                counted=visible & (kp_score >= min_kp_score), mirror_err=mirror, sample=int(index),
+                visible=visible))
         return list(groups.values())
 
 
@@ -413,9 +416,9 @@ def is_real_folder(path) -> bool:
 
 # ------------------------------------------------------------------ running the networks
 
-def teacher_crop_predictions(pipeline, image: np.ndarray, hands: Sequence[TeacherHand], visible: Sequence,
-                             margin: float) -> tuple:
-    """PoseNet alone on crops around the teacher's keypoints (the GT-crop protocol).
+def teacher_crop_predictions(pipeline, image: np.ndarray, hands: Sequence[TeacherHand], margin: float) -> tuple:
+    """PoseNet alone on crops around the teacher's keypoints inside the photo (the GT-crop
+    protocol: the window is ``margin`` x the larger side of their box).
 
     Returns:
         ``(uv (M, 21, 2) px, sides (M,) int or None without a side head)``.
@@ -428,7 +431,8 @@ def teacher_crop_predictions(pipeline, image: np.ndarray, hands: Sequence[Teache
 
     backend, crop_size = pipeline.backend, pipeline.model_set.crop_size
     uv = torch.as_tensor(np.stack([h.uv for h in hands]), dtype=torch.float32)
-    vis = torch.as_tensor(np.stack([np.asarray(v, bool) for v in visible]))
+    vis = torch.as_tensor(np.stack([np.ones(NUM_KEYPOINTS, bool) if h.visible is None else h.visible
+                                    for h in hands]))
     rgb = torch.as_tensor(np.ascontiguousarray(image))[None]
     images = normalise_images(rgb).to(backend.device)
     crops = targets.gt_crops(uv, vis, image.shape[:2], crop_size, margin)
@@ -497,8 +501,7 @@ def evaluate_real(weights_dir, folders: Sequence, negatives: Sequence = (), spli
         ignored = ignored_predictions([p.box for p in preds], sample["mask"], sample["valid"], config.ignore_fraction)
         hands, photo_score = score_photo(photo.hands, preds, photo.source, config, ignored, photo=index)
         if photo.hands:
-            visible = [folder.shards[h.sample]["visible"] for h in photo.hands]
-            crop_uv, crop_sides = teacher_crop_predictions(pipeline, image, photo.hands, visible, config.crop_margin)
+            crop_uv, crop_sides = teacher_crop_predictions(pipeline, image, photo.hands, config.crop_margin)
             for j, (score, hand) in enumerate(zip(hands, photo.hands)):
                 score.crop_err = normalised_errors(crop_uv[j], hand.uv)
                 score.crop_side = None if crop_sides is None else int(crop_sides[j])
