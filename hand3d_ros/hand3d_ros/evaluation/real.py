@@ -36,8 +36,12 @@ Protocol (``RealEvalConfig`` holds every threshold):
   side head where the weights have one.
 - **hand-free photos** (``--negatives`` folders, or ``num_hands == 0`` samples): false
   hands per photo and the fraction of such photos with any.
-- **noise floor**: the teacher's disagreement with itself (``teacher_mirror_err``, hand
-  sizes, when the shards carry it; median over hands) and its mean ``kp_score``.
+- **noise floor**: the teacher's disagreement with itself between the photo and its
+  mirror, hand sizes, median over hands of each hand's median over keypoints: the
+  ``teacher_mirror_err`` field when the shards carry one, else recovered from
+  ``kp_score = exp(-0.5 (d / sigma)^2)`` with the manifest's ``teacher.merge.agreement_sigma``
+  (:func:`mirror_disagreement`); unknown without either. The label is the mean of the two
+  views, so its own noise is about half of it. Also the teacher's mean ``kp_score``.
 - ``per_source``: the same numbers per source (manifest ``info["sources"]`` names).
 """
 from __future__ import annotations
@@ -269,6 +273,13 @@ def ignored_predictions(boxes, mask, valid, fraction: float) -> np.ndarray:
     return np.array(out, dtype=bool)
 
 
+def mirror_disagreement(kp_score, sigma: float) -> float:
+    """Median over keypoints of the photo/mirror distance ``d`` (hand sizes) that gave
+    ``kp_score`` ``(21,)`` = exp(-0.5 (d / sigma)^2) (``hand3d label``'s agreement score)."""
+    score = np.clip(np.asarray(kp_score, dtype=np.float64), np.finfo(np.float32).tiny, 1.0)
+    return float(np.median(sigma * np.sqrt(-2.0 * np.log(score))))
+
+
 def ratio(num, den):
     """num / den, or None when den is 0."""
     return float(num) / den if den else None
@@ -371,6 +382,8 @@ class RealFolder:
         if missing:
             raise ValueError(f"{root} lacks the real-teacher field(s) {missing}")
         self.names = source_names(info)
+        merge = (info.get("teacher") or {}).get("merge") or {}
+        self.agreement_sigma = merge.get("agreement_sigma")  # kp_score's scale, hand sizes (or None)
         self.indices = np.arange(len(self.shards))
         if split is not None:
             self.indices = split_indices(self._column("source"), self.names, split, table)
@@ -394,7 +407,12 @@ class RealFolder:
                 continue
             kp_score = np.asarray(sample["kp_score"], dtype=np.float64)
             visible = np.asarray(sample["visible"], bool)
-            mirror = float(sample["teacher_mirror_err"]) if "teacher_mirror_err" in sample else float("nan")
+            if "teacher_mirror_err" in sample:
+                mirror = float(sample["teacher_mirror_err"])
+            elif self.agreement_sigma:
+                mirror = mirror_disagreement(kp_score, float(self.agreement_sigma))
+            else:
+                mirror = float("nan")
             photo.hands.append(TeacherHand(
                 uv=np.asarray(sample["uv"], dtype=np.float64), side=int(sample["hand_side"]), kp_score=kp_score,
                 counted=visible & (kp_score >= min_kp_score), mirror_err=mirror, sample=int(index),

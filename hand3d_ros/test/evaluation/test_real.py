@@ -92,8 +92,8 @@ class StickPhotos:
         return dict(self.samples[index], index=np.int64(index))
 
 
-def write_real(folder, generator, sources=("repo/a", "repo/b")):
-    info = {"kind": "real-teacher", "teacher": {"name": "test-labels", "version": "0"},
+def write_real(folder, generator, sources=("repo/a", "repo/b"), teacher=None):
+    info = {"kind": "real-teacher", "teacher": teacher or {"name": "test-labels", "version": "0"},
             "sources": [{"name": n, "licence": "CC0", "root": n} for n in sources], "size": [160, 120]}
     write_shards(generator, folder, len(generator.samples), shard_size=4, workers=1, info=info, progress=False)
     return folder
@@ -214,6 +214,28 @@ def test_predictions_on_teacher_ignore_areas_are_not_false():
     assert got.tolist() == [True, False, True]
     _, photo = score_photo([], [_pred(_one_hand(), 1)] * 2, "s", ignored=np.array([True, False]))
     assert photo.false_hands == 1 and photo.ignored == 1
+
+
+def test_noise_floor_from_the_agreement_score():
+    from hand3d_ros.evaluation.real import mirror_disagreement
+
+    d = np.linspace(0.0, 0.2, K21)  # photo/mirror distances, hand sizes
+    sigma = 0.05
+    assert mirror_disagreement(np.exp(-0.5 * (d / sigma) ** 2), sigma) == pytest.approx(0.1)
+    assert mirror_disagreement(np.zeros(K21), sigma) > 0.5  # no agreement at all: large, finite
+
+
+def test_a_folder_without_mirror_errors_recovers_them_from_kp_score(tmp_path):
+    from hand3d_ros.evaluation.real import RealFolder
+
+    generator = StickPhotos([(2, 0), (0, 1)])
+    for sample in generator.samples:
+        del sample["teacher_mirror_err"]
+        sample["kp_score"][:] = np.exp(-0.5 * (0.03 / 0.05) ** 2)  # views 0.03 hand sizes apart
+    folder = write_real(tmp_path / "r", generator, teacher={"name": "t", "merge": {"agreement_sigma": 0.05}})
+    photos = RealFolder(folder).photos(0, min_kp_score=0.5)
+    assert [len(p.hands) for p in photos] == [2, 0] and [p.source for p in photos] == ["repo/a", "repo/b"]
+    assert [h.mirror_err for h in photos[0].hands] == pytest.approx([0.03, 0.03])
 
 
 def test_config_ranges():
