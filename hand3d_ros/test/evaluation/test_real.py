@@ -278,6 +278,10 @@ def test_training_reads_one_split_of_a_real_folder(real_dirs, monkeypatch):
     assert np.isnan(test[1]["uv"]).all() and not np.isnan(test[0]["uv"]).any()
     with pytest.raises(DataError, match="no samples of split 'val'"):
         SampleDataset(f"{hands}:val")
+    from hand3d_ros.training.datasets import open_data
+
+    mixed = open_data(f"{hands}:test*2,{hands}:train", ("uv", "source"))  # hand3d train --data syntax
+    assert len(mixed) == 5 and [int(mixed[i]["source"]) for i in range(5)] == [1, 1, 0, 0, 0]
 
 
 # ------------------------------------------------------------------ the command
