@@ -82,9 +82,9 @@ def run(args) -> int:
         results["real"] = _real(args, real)
     if args.data:
         try:
-            results = evaluate(args.weights, args.data, limit=args.limit, direct_weights=args.direct,
-                               config=EvalConfig(batch_size=args.batch_size, lift_noise_px=args.lift_noise),
-                               progress=not args.no_progress)
+            results.update(evaluate(args.weights, args.data, limit=args.limit, direct_weights=args.direct,
+                                    config=EvalConfig(batch_size=args.batch_size, lift_noise_px=args.lift_noise),
+                                    progress=not args.no_progress))
         except (DataError, WeightsError, FileNotFoundError, ValueError) as exc:
             raise CommandError(str(exc)) from None
         print(format_table(results))

@@ -354,6 +354,15 @@ def test_eval_real_command_runs_the_pipeline_once_per_photo(weights, real_dirs, 
     assert sheet.stat().st_size > 1000
 
 
+def test_eval_real_and_rendered_data_in_one_run(weights, real_dirs, tiny_val, tmp_path):
+    hands, _ = real_dirs
+    out = tmp_path / "both.json"
+    assert main(["eval", "--weights", str(weights), "--real", str(hands), "--data", str(tiny_val), "--limit", "2",
+                 "--json", str(out), "--no-progress"]) == 0
+    results = json.loads(out.read_text())
+    assert results["real"]["counts"]["photos"] == 2 and results["2d_gt_crops"]["num_samples"] == 2
+
+
 def test_eval_detects_a_real_folder_given_as_data_and_splits_it(weights, real_dirs, tmp_path, capsys):
     hands, _ = real_dirs
     table = tmp_path / "split.yaml"
