@@ -365,7 +365,7 @@ class RealFolder:
 
     def __init__(self, root, split: Optional[str] = None, table: Optional[dict] = None):
         from hand3d_ros.data.shards import ShardDataset, ShardError
-        from hand3d_ros.evaluation.real_split import source_names, split_indices
+        from hand3d_ros.evaluation.real_split import shard_split_indices, source_names
 
         self.root = str(root)
         try:
@@ -384,13 +384,7 @@ class RealFolder:
         self.names = source_names(info)
         merge = (info.get("teacher") or {}).get("merge") or {}
         self.agreement_sigma = merge.get("agreement_sigma")  # kp_score's scale, hand sizes (or None)
-        self.indices = np.arange(len(self.shards))
-        if split is not None:
-            self.indices = split_indices(self._column("source"), self.names, split, table)
-
-    def _column(self, name: str) -> np.ndarray:
-        num_shards = (len(self.shards) + self.shards.shard_size - 1) // self.shards.shard_size
-        return np.concatenate([self.shards.shard(i)[name] for i in range(num_shards)])
+        self.indices = np.arange(len(self.shards)) if split is None else shard_split_indices(root, split, table)
 
     def photos(self, folder_index: int, min_kp_score: float) -> List[Photo]:
         """The selected samples grouped into photos, in order of first appearance."""
@@ -497,7 +491,8 @@ def evaluate_real(weights_dir, folders: Sequence, negatives: Sequence = (), spli
         photos.extend(folder.photos(i, config.min_kp_score)[:limit])
     if not any(p.hands for p in photos):
         raise ValueError(f"no teacher hands to evaluate in {', '.join(map(str, folders))}"
-                         + (f" (split {split!r})" if split else ""))
+                         + (f" (split {split!r}: its sources are named in hand3d_ros/evaluation/real_split.py "
+                            "or --split-table)" if split else ""))
     pipeline = load_pipeline(weights_dir=weights_dir, backend="torch", device=device, log=lambda *_: None)
     pipe_config = PipelineConfig(detection_threshold=config.detection_threshold, max_hands=config.max_hands)
     estimator = HandEstimator(pipeline, image_estimator_config(pipe_config))  # as hand3d infer runs it

@@ -382,6 +382,8 @@ def test_eval_real_bad_input_is_one_line(weights, real_dirs, tiny_val, tmp_path,
     assert "not a real-teacher folder" in capsys.readouterr().err
     assert main(["eval", "--weights", str(weights), "--real", str(negatives), "--no-progress"]) == 1
     assert "no teacher hands" in capsys.readouterr().err
+    assert main(["eval", "--weights", str(weights), "--real", str(hands), "--split", "test", "--no-progress"]) == 1
+    assert "split 'test': its sources are named in" in capsys.readouterr().err  # the shipped table names none yet
     assert main(["eval", "--weights", str(weights), "--negatives", str(negatives), "--data", str(tmp_path)]) == 1
 
 
