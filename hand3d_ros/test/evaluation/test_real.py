@@ -376,14 +376,17 @@ def test_eval_detects_a_real_folder_given_as_data_and_splits_it(weights, real_di
     assert "(split test)" in capsys.readouterr().out
 
 
-def test_eval_real_bad_input_is_one_line(weights, real_dirs, tiny_val, tmp_path, capsys):
+def test_eval_real_bad_input_is_one_line(weights, real_dirs, tiny_val, tmp_path, capsys, monkeypatch):
+    from hand3d_ros.evaluation import real_split
+
     hands, negatives = real_dirs
+    monkeypatch.setitem(real_split.REAL_SPLIT, "test", ["elsewhere/*"])
     assert main(["eval", "--weights", str(weights), "--real", str(tiny_val)]) == 1
     assert "not a real-teacher folder" in capsys.readouterr().err
     assert main(["eval", "--weights", str(weights), "--real", str(negatives), "--no-progress"]) == 1
     assert "no teacher hands" in capsys.readouterr().err
     assert main(["eval", "--weights", str(weights), "--real", str(hands), "--split", "test", "--no-progress"]) == 1
-    assert "split 'test': its sources are named in" in capsys.readouterr().err  # the shipped table names none yet
+    assert "split 'test': its sources are named in" in capsys.readouterr().err
     assert main(["eval", "--weights", str(weights), "--negatives", str(negatives), "--data", str(tmp_path)]) == 1
 
 
