@@ -30,6 +30,11 @@ Protocol (``RealEvalConfig`` holds every threshold):
   ``median_error`` = median over hands of each hand's median error (hand sizes);
   ``median_error_pooled`` over all pairs. ``pck_all_hands`` (pipeline) also counts every
   counted keypoint of a missed hand as wrong.
+- **3D** on found hands (``3d_scaled``): our root-relative ``w_rel`` against the teacher's
+  wrist-rooted world landmarks (``xyz``, metres, camera-aligned axes), after the one
+  scale that fits them best (least squares over the counted keypoints; no rotation, so
+  viewpoint errors count): per-keypoint errors in mm, ``median_error_mm`` the median over
+  hands of each hand's median. The teacher's 3D is itself only approximate.
 - **handedness** on found hands: the published label (after the tracker's hysteresis,
   as the node publishes it; "unknown" counts as wrong) against the teacher's anatomical
   ``hand_side``; also the side PosePrior lifted with and, on teacher crops, PoseNet's
@@ -152,6 +157,7 @@ class TeacherHand:
         uv: (21, 2) pixels. counted: (21,) bool, keypoints that count (visible and
         confident). side: anatomical side, 0 left, 1 right. kp_score: (21,) in [0, 1].
         visible: (21,) bool, inside the photo (None: all; the teacher-crop window uses them).
+        xyz: (21, 3) wrist-rooted 3D, metres, camera-aligned axes (None: not compared).
         mirror_err: the teacher's disagreement with itself, hand sizes (NaN if unknown).
         sample: the sample's index in its folder (for the contact sheet).
     """
@@ -163,19 +169,22 @@ class TeacherHand:
     mirror_err: float = float("nan")
     sample: int = -1
     visible: Optional[np.ndarray] = None
+    xyz: Optional[np.ndarray] = None
 
 
 @dataclass
 class PredictedHand:
     """One hand our pipeline reported: ``uv`` (21, 2) px, ``box`` (4,) crop window px,
     ``side`` the published label (0 left, 1 right, 2 unknown), ``lift_side`` the side
-    PosePrior lifted with (0/1), ``score`` detection score."""
+    PosePrior lifted with (0/1), ``score`` detection score, ``w_rel`` (21, 3) root-relative
+    3D (reference bone = 1, camera axes; None: not compared)."""
 
     uv: np.ndarray
     box: np.ndarray
     side: int
     lift_side: int = -1
     score: float = 0.0
+    w_rel: Optional[np.ndarray] = None
 
 
 @dataclass
@@ -194,6 +203,7 @@ class HandScore:
     lift_side: Optional[int] = None
     crop_err: Optional[np.ndarray] = None
     crop_side: Optional[int] = None
+    err_3d_mm: Optional[np.ndarray] = None
     photo: int = -1
     hand: int = -1
     prediction: int = -1
@@ -248,6 +258,8 @@ def score_photo(teacher: Sequence[TeacherHand], predictions: Sequence[PredictedH
             pred = predictions[pairs[t]]
             score.pipeline_err = normalised_errors(pred.uv, hand.uv)
             score.pred_side, score.lift_side, score.prediction = int(pred.side), int(pred.lift_side), pairs[t]
+            if pred.w_rel is not None and hand.xyz is not None and np.all(np.isfinite(hand.xyz)):
+                score.err_3d_mm = 1000.0 * scaled_3d_errors(pred.w_rel, hand.xyz, score.counted)
         hands.append(score)
     matched = set(pairs.values())
     unmatched = [p for p in range(len(predictions)) if p not in matched]
@@ -271,6 +283,21 @@ def ignored_predictions(boxes, mask, valid, fraction: float) -> np.ndarray:
         n = int(photo.sum())
         out.append(n > 0 and int((photo & (mask[r0:r1, c0:c1] == IGNORE_LABEL)).sum()) >= fraction * n)
     return np.array(out, dtype=bool)
+
+
+def scaled_3d_errors(w_rel, xyz, weight=None) -> np.ndarray:
+    """``(21,)`` distances (units of ``xyz``) between ``s * w_rel`` and ``xyz``, both
+    re-rooted at the wrist, ``s`` the least-squares scale over the keypoints where
+    ``weight`` ``(21,)`` bool is set (all when None); no rotation is fitted."""
+    from hand3d_ros.core.keypoints import ROOT
+
+    w = np.asarray(w_rel, dtype=np.float64).reshape(-1, 3)
+    x = np.asarray(xyz, dtype=np.float64).reshape(-1, 3)
+    w, x = w - w[ROOT], x - x[ROOT]
+    use = np.ones(len(w), bool) if weight is None else np.asarray(weight, bool)
+    denom = float(np.sum(w[use] ** 2))
+    scale = max(float(np.sum(w[use] * x[use])) / denom, 0.0) if denom > 0 else 0.0
+    return np.linalg.norm(scale * w - x, axis=1)
 
 
 def mirror_disagreement(kp_score, sigma: float) -> float:
@@ -321,6 +348,11 @@ def summarise(hands: Sequence[HandScore], photos: Sequence[PhotoScore], config: 
     crops = keypoint_stats([h.crop_err for h in cropped], [h.counted for h in cropped], thr)
     with_head = [h for h in cropped if h.crop_side is not None]
     crops["side_head_accuracy"] = ratio(sum(h.crop_side == h.side for h in with_head), len(with_head))
+    lifted = [h for h in found if h.err_3d_mm is not None and h.counted.any()]
+    per_hand_3d = [np.median(h.err_3d_mm[h.counted]) for h in lifted]
+    scaled_3d = {"median_error_mm": float(np.median(per_hand_3d)) if lifted else None,
+                 "median_error_mm_pooled": float(np.median(np.concatenate([h.err_3d_mm[h.counted] for h in lifted])))
+                 if lifted else None, "hands": len(lifted)}
     handedness = {
         "accuracy": ratio(sum(h.pred_side == h.side for h in found), len(found)),
         "unknown_fraction": ratio(sum(h.pred_side == UNKNOWN for h in found), len(found)),
@@ -337,7 +369,8 @@ def summarise(hands: Sequence[HandScore], photos: Sequence[PhotoScore], config: 
              "counted_fraction": ratio(all_counted, NUM_KEYPOINTS * len(hands))}
     out = {"counts": {"photos": len(photos), "photos_with_hands": len(with_hands), "hand_free_photos": len(free),
                       "teacher_hands": len(hands), "counted_keypoints": all_counted},
-           "pipeline": pipeline, "teacher_crops": crops, "handedness": handedness, "hand_free": negatives,
+           "pipeline": pipeline, "teacher_crops": crops, "3d_scaled": scaled_3d, "handedness": handedness,
+           "hand_free": negatives,
            "noise_floor": noise}
     if per_source:
         names = sorted({h.source for h in hands} | {p.source for p in photos})
@@ -410,7 +443,7 @@ class RealFolder:
             photo.hands.append(TeacherHand(
                 uv=np.asarray(sample["uv"], dtype=np.float64), side=int(sample["hand_side"]), kp_score=kp_score,
                 counted=visible & (kp_score >= min_kp_score), mirror_err=mirror, sample=int(index),
-                visible=visible))
+                visible=visible, xyz=np.asarray(sample["xyz"], dtype=np.float64) if "xyz" in sample else None))
         return list(groups.values())
 
 
@@ -509,7 +542,7 @@ def evaluate_real(weights_dir, folders: Sequence, negatives: Sequence = (), spli
         estimator.reset()  # independent photos
         result = estimator.process(image, 0.0, K=np.asarray(sample["K"], dtype=np.float64))
         preds = [PredictedHand(uv=h.uv, box=h.crop_box, side=int(h.handedness), lift_side=int(h.hand_side),
-                               score=float(h.score)) for h in result.hands]
+                               score=float(h.score), w_rel=h.w_rel) for h in result.hands]
         predictions.append(preds)
         ignored = ignored_predictions([p.box for p in preds], sample["mask"], sample["valid"], config.ignore_fraction)
         hands, photo_score = score_photo(photo.hands, preds, photo.source, config, ignored, photo=index)

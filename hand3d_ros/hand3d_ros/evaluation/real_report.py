@@ -19,6 +19,7 @@ REAL_TABLE_ROWS = (
     ("pipeline", "median_error", "median error pipeline (hand sizes)", "{:.3f}", 0.0),
     ("teacher_crops", "pck", "PCK@{thr} PoseNet on teacher crops", "{:.3f}", 1.0),
     ("teacher_crops", "median_error", "median error teacher crops (hand sizes)", "{:.3f}", 0.0),
+    ("3d_scaled", "median_error_mm", "3D error after scale alignment (mm)", "{:.1f}", 0.0),
     ("pipeline", "hands_found", "hands found", "{:.3f}", 1.0),
     ("pipeline", "false_hands_per_photo", "false hands per photo with hands", "{:.3f}", 0.0),
     ("hand_free", "false_hands_per_photo", "false hands per hand-free photo", "{:.3f}", 0.0),

@@ -160,6 +160,23 @@ def test_a_mirrored_hand_is_found_but_wrong_side_and_off():
     assert results["pipeline"]["pck"] < 0.6 and results["pipeline"]["median_error"] > 0.2
 
 
+def test_3d_error_after_one_scale_and_no_rotation():
+    from hand3d_ros.evaluation.real import scaled_3d_errors
+
+    xyz = template_hand_xyz(1) + np.array([0.1, -0.2, 0.5])  # teacher: metres, anywhere
+    w_rel = (xyz - xyz[0]) / 0.04  # ours: root-relative, other units
+    assert np.max(scaled_3d_errors(w_rel, xyz)) < 1e-9
+    turned = w_rel @ np.array([[0, -1, 0], [1, 0, 0], [0, 0, 1.0]]).T  # a quarter turn about the view axis
+    assert np.median(scaled_3d_errors(turned, xyz)) > 0.03  # viewpoint errors count (metres)
+    uv = _one_hand()
+    teacher = _teacher(uv, 1)
+    teacher.xyz = xyz
+    pred = _pred(uv, 1)
+    pred.w_rel = w_rel
+    hands, photo = score_photo([teacher], [pred], "s")
+    assert summarise(hands, [photo])["3d_scaled"]["median_error_mm"] == pytest.approx(0.0, abs=1e-6)
+
+
 def test_pck_counts_only_confident_keypoints_in_hand_sizes():
     uv = _one_hand()
     size = hand_size(uv)
@@ -326,6 +343,9 @@ def test_shipped_weights_on_rendered_photos_give_real_numbers(tmp_path, weights)
     assert shipped["teacher_crops"]["pck"] > 0.3 and shipped["pipeline"]["pck"] > 0.3
     assert shipped["teacher_crops"]["pck"] > random["teacher_crops"]["pck"] + 0.2
     assert shipped["teacher_crops"]["median_error"] < random["teacher_crops"]["median_error"] - 0.1
+    # 3D after one scale: 68 mm median on 200 frames (a hand is about 190 mm long)
+    assert shipped["3d_scaled"]["hands"] == shipped["pipeline"]["found"]
+    assert 10 < shipped["3d_scaled"]["median_error_mm"] < 150
 
 
 def test_eval_real_command_runs_the_pipeline_once_per_photo(weights, real_dirs, tmp_path, capsys):
@@ -347,6 +367,7 @@ def test_eval_real_command_runs_the_pipeline_once_per_photo(weights, real_dirs, 
     crops = results["teacher_crops"]  # PoseNet on every teacher hand, detected or not
     assert crops["hands"] == 4 and 0 <= crops["pck"] <= 1 and crops["median_error"] > 0
     assert results["noise_floor"]["teacher_mirror_err_median"] == pytest.approx(0.05)
+    assert results["3d_scaled"]["hands"] == pipeline["found"]
     assert set(results["per_source"]) == {"repo/a", "repo/b", "interiors"}
     assert results["per_source"]["repo/a"]["counts"]["teacher_hands"] == 3
     assert results["per_source"]["interiors"]["counts"]["hand_free_photos"] == 3
