@@ -58,8 +58,9 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from hand3d_ros.core.tracking import UNKNOWN, box_iou
+
 NUM_KEYPOINTS = 21
-LEFT, RIGHT, UNKNOWN = 0, 1, 2
 #: ``hand_side`` / ``mask`` values of the real-teacher format.
 NO_SIDE, IGNORE_LABEL = 255, 255
 REAL_KIND = "real-teacher"
@@ -117,26 +118,15 @@ def teacher_window(uv, margin: float) -> np.ndarray:
     return np.concatenate([centre - half, centre + half])
 
 
-def box_iou(a, b) -> np.ndarray:
-    """``(P, T)`` IoU of boxes ``a`` ``(P, 4)`` and ``b`` ``(T, 4)`` ([u0, v0, u1, v1])."""
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)[:, None]
-    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)[None]
-    w = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
-    h = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
-    inter = w * h
-    area = lambda x: np.clip(x[..., 2] - x[..., 0], 0, None) * np.clip(x[..., 3] - x[..., 1], 0, None)
-    union = area(a) + area(b) - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
-
-
 def match_hands(pred_boxes, teacher_boxes, min_iou: float) -> List[tuple]:
     """One-to-one pairs ``[(pred index, teacher index), ...]`` maximising the total IoU
     (Hungarian method on 1 - IoU); pairs below ``min_iou`` are dropped."""
     from scipy.optimize import linear_sum_assignment
 
-    iou = box_iou(pred_boxes, teacher_boxes)
-    if iou.size == 0:
+    pred_boxes, teacher_boxes = np.reshape(pred_boxes, (-1, 4)), np.reshape(teacher_boxes, (-1, 4))
+    if not len(pred_boxes) or not len(teacher_boxes):
         return []
+    iou = np.array([[box_iou(p, t) for t in teacher_boxes] for p in pred_boxes])
     rows, cols = linear_sum_assignment(1.0 - iou)
     return [(int(p), int(t)) for p, t in zip(rows, cols) if iou[p, t] >= min_iou]
 

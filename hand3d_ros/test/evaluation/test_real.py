@@ -12,7 +12,7 @@ from hand3d_ros.core.hand_template import template_hand_xyz
 from hand3d_ros.core.keypoints import BONES
 from hand3d_ros.data.shards import write_shards
 from hand3d_ros.evaluation.real import (
-    PredictedHand, RealEvalConfig, TeacherHand, box_iou, hand_size, ignored_predictions,
+    PredictedHand, RealEvalConfig, TeacherHand, hand_size, ignored_predictions,
     keypoint_stats, match_hands, score_photo, summarise)
 from hand3d_ros.evaluation.real_report import format_real_table
 from hand3d_ros.evaluation.real_split import SplitError, load_split_table, split_indices, split_of
@@ -213,7 +213,6 @@ def test_matching_pairs_by_window_overlap_with_a_gate():
     assert [h.prediction for h in hands] == [2, 0]
     assert photo.false_hands == 1 and photo.predictions == 3
     assert match_hands(np.zeros((0, 4)), np.ones((2, 4)), 0.3) == []
-    assert box_iou([[0, 0, 10, 10]], [[5, 0, 15, 10]])[0, 0] == pytest.approx(1 / 3)
     assert match_hands([[0, 0, 10, 10]], [[5, 0, 15, 10]], 0.34) == []  # below the gate: not a match
     # a hand-free photo: every prediction is false
     hands, photo = score_photo([], [_pred(left, 0)], "s")
