@@ -45,6 +45,9 @@ class MaskConfig:
         grabcut_iterations: GrabCut iterations (1 .. 10).
         max_growth: at most this many times the skeleton's area may GrabCut return
             (else the skeleton is kept: the colours did not separate, >= 1).
+        wrist_cut: pixels more than this far beyond the wrist (along the middle
+            finger's knuckle-to-wrist direction) are background: the forearm is not
+            hand (0 .. 1).
         ignore_band: width of the uncertain band set to IGNORE on each side of the
             hand's outline (0 .. 0.5).
         min_palm_px: palm sizes below this many pixels count as this (>= 1).
@@ -55,19 +58,20 @@ class MaskConfig:
     wrist_radius: float = 0.22
     grabcut: bool = True
     sure_fraction: float = 0.4
-    probable_band: float = 0.25
+    probable_band: float = 0.3
     box_margin: float = 0.5
     grabcut_side: int = 96
     grabcut_iterations: int = 3
     max_growth: float = 2.0
-    ignore_band: float = 0.04
+    wrist_cut: float = 0.5
+    ignore_band: float = 0.03
     min_palm_px: float = 4.0
 
     def __post_init__(self):
         checks = {"finger_width": (0.05, 0.6), "thumb_width": (0.05, 0.6), "wrist_radius": (0.0, 0.6),
                   "sure_fraction": (0.0, 1.0), "probable_band": (0.0, 1.0), "box_margin": (0.0, 2.0),
                   "grabcut_side": (16, 512), "grabcut_iterations": (1, 10), "ignore_band": (0.0, 0.5),
-                  "max_growth": (1.0, 100.0), "min_palm_px": (1.0, 1e6)}
+                  "max_growth": (1.0, 100.0), "wrist_cut": (0.0, 1.0), "min_palm_px": (1.0, 1e6)}
         for name, (lo, hi) in checks.items():
             if not lo <= getattr(self, name) <= hi:
                 raise ValueError(f"MaskConfig.{name} must be in [{lo}, {hi}], got {getattr(self, name)}")
@@ -155,6 +159,13 @@ def grabcut_refine(image: np.ndarray, uv: np.ndarray, config: MaskConfig | None 
     seeds[near > 0] = cv2.GC_PR_BGD
     seeds[full > 0] = cv2.GC_PR_FGD
     seeds[sure > 0] = cv2.GC_FGD
+    # Beyond the wrist (the forearm's side) is background.
+    axis = uv_box[9] - uv_box[0]
+    if np.linalg.norm(axis) > 1e-6:
+        axis = axis / np.linalg.norm(axis)
+        yy, xx = np.mgrid[0:bh, 0:bw]
+        along = (xx - uv_box[0, 0]) * axis[0] + (yy - uv_box[0, 1]) * axis[1]
+        seeds[along < -cfg.wrist_cut * palm_box] = cv2.GC_BGD
     if valid is not None:
         v = cv2.resize(np.ascontiguousarray(valid[y0:y1, x0:x1]).astype(np.uint8), (bw, bh),
                        interpolation=cv2.INTER_NEAREST)
