@@ -1,0 +1,133 @@
+"""`hand3d label` end to end with the real teacher: shards that the readers take, sides,
+masks, bad input counted with a clear line, resuming, negatives, a missing teacher."""
+import json
+
+import numpy as np
+import pytest
+
+from hand3d_ros.cli import main
+from hand3d_ros.data.pseudo_mask import IGNORE
+from hand3d_ros.data.shards import ShardDataset
+
+cv2 = pytest.importorskip("cv2")
+
+#: Renders of the conftest stream the teacher keeps (checked by the test), both sides.
+KEPT = (0, 1, 3)
+
+
+def bgr(rgb):
+    return np.ascontiguousarray(rgb[:, :, ::-1])
+
+
+@pytest.fixture()
+def photo_folder(tmp_path, renders):
+    folder = tmp_path / "photos"
+    (folder / "sub").mkdir(parents=True)
+    cv2.imwrite(str(folder / "r0.png"), bgr(renders[0]["image"]))
+    cv2.imwrite(str(folder / "sub" / "r1.png"), bgr(renders[1]["image"]))
+    # a square crop: scaled to fit 320x240 (x1.2) and padded left and right
+    cv2.imwrite(str(folder / "sub" / "r3_square.png"), bgr(renders[3]["image"][20:220, 60:260]))
+    (folder / "bad.jpg").write_bytes(b"this is not a JPEG")
+    cv2.imwrite(str(folder / "blank.png"), np.full((90, 120, 3), 128, np.uint8))
+    (folder / "corrupt.mp4").write_bytes(b"\x00" * 2048)
+    writer = cv2.VideoWriter(str(folder / "clip.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10, (320, 240))
+    if not writer.isOpened():
+        pytest.skip("this OpenCV build cannot write MJPG video")
+    for i in range(6):
+        writer.write(bgr(renders[1]["image"]))
+    writer.release()
+    return folder
+
+
+def label(args, teacher_python):
+    return main(["label", *map(str, args), "--teacher-python", str(teacher_python), "--no-progress"])
+
+
+def test_label_a_folder_round_trip_bad_input_and_resume(photo_folder, tmp_path, renders, teacher_python, capsys):
+    out = tmp_path / "labelled"
+    args = [photo_folder, "--out", out, "--workers", "2", "--every", "3", "--source", "renders",
+            "--licence", "MIT", "--shard-size", "2"]
+    assert label(args, teacher_python) == 0
+    err = capsys.readouterr().err
+    assert "bad.jpg" in err and "corrupt.mp4" in err  # a clear line each
+    ds = ShardDataset(out)
+    info = ds.info
+    counts = info["counts"]
+    assert counts["images_read"] == 6  # r0, r1, r3_square, blank, 2 video frames (0 and 3)
+    assert counts["unreadable"] == 1 and counts["unreadable_videos"] == 1 and counts["video_frames"] == 2
+    assert counts["images_without_hand"] >= 1  # blank.png
+    assert counts["hands_kept"] == len(ds) == 5, counts
+    assert info["kind"] == "real-teacher" and info["teacher"]["version"] == "0.10.14"
+    assert info["sources"] == [{"name": "renders", "licence": "MIT", "root": str(photo_folder.resolve())}]
+    files = json.loads((out / "files.json").read_text())
+    by_name = {}
+    for i in range(len(ds)):
+        s = ds[i]
+        assert s["image"].shape == (240, 320, 3) and s["mask"].shape == (240, 320) and s["valid"].shape == (240, 320)
+        assert s["uv"].shape == (21, 2) and s["xyz"].shape == (21, 3) and s["kp_score"].shape == (21,)
+        assert s["K"].shape == (3, 3) and s["box"].shape == (4,) and int(s["index"]) == i
+        assert int(s["num_hands"]) == 1 and int(s["source"]) == 0
+        assert set(np.unique(s["mask"])) <= {0, 1, 2, IGNORE}
+        side = int(s["hand_side"])
+        assert (s["mask"] == 1 + side).sum() > 200 and (s["mask"] == 2 - side).sum() == 0
+        assert 0.5 <= float(s["side_score"]) <= 1 and 0 < float(s["hand_score"]) <= 1
+        assert np.all((s["kp_score"] >= 0) & (s["kp_score"] <= 1)) and s["kp_score"].mean() > 0.3
+        np.testing.assert_allclose(s["xyz"][0], 0, atol=1e-6)
+        assert 0.05 < np.linalg.norm(s["xyz"][12]) < 0.3  # wrist to middle fingertip, metres
+        by_name[files[int(s["file_index"])]] = s
+    assert sorted(by_name) == ["clip.avi#frame=0", "clip.avi#frame=3", "r0.png", "sub/r1.png", "sub/r3_square.png"]
+    for name, index in (("r0.png", 0), ("sub/r1.png", 1), ("clip.avi#frame=0", 1)):
+        s, r = by_name[name], renders[index]
+        assert int(s["hand_side"]) == int(r["hand_side"]), name
+        assert np.median(np.linalg.norm(s["uv"] - r["uv"], axis=1)) < 0.15 * np.ptp(r["uv"], axis=0).max()
+        assert s["valid"].all()
+    sq = by_name["sub/r3_square.png"]  # 200x200 -> 240x240 at x = 40..279
+    assert sq["valid"][:, :40].sum() == 0 and sq["valid"][:, 40:280].all() and sq["valid"][:, 280:].sum() == 0
+    assert (sq["mask"][:, :40] == IGNORE).all()
+    truth = (renders[3]["uv"] - [60, 20] + 0.5) * 1.2 - 0.5 + [40, 0]
+    assert np.median(np.linalg.norm(sq["uv"] - truth, axis=1)) < 0.15 * np.ptp(truth, axis=0).max()
+    assert int(sq["hand_side"]) == int(renders[3]["hand_side"])
+    assert float(sq["K"][0, 2]) == pytest.approx(40 + 239 / 2)
+    # the training reader takes it unchanged
+    from hand3d_ros.training.datasets import FIELDS, SampleDataset
+
+    sample = SampleDataset(str(out), FIELDS["all"])[0]
+    assert sample["image"].shape == (240, 320, 3) and sample["uv"].shape == (21, 2)
+    # the same command again resumes: nothing new asked of the teacher, the same shards
+    replies = (out / "teacher-cache" / "replies.jsonl").read_text()
+    before = ds[3]["mask"].tobytes()
+    assert label(args, teacher_python) == 0
+    assert (out / "teacher-cache" / "replies.jsonl").read_text() == replies
+    assert ShardDataset(out)[3]["mask"].tobytes() == before
+
+
+def test_negatives(tmp_path, teacher_python):
+    folder = tmp_path / "rooms"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        cv2.imwrite(str(folder / f"room{i}.jpg"), rng.integers(0, 255, (60, 80, 3)).astype(np.uint8))
+    out = tmp_path / "neg"
+    assert label([folder, "--out", out, "--negatives", "--workers", "1", "--size", "64x48"], teacher_python) == 0
+    ds = ShardDataset(out)
+    assert len(ds) == 2 and ds.info["counts"]["samples"] == 2
+    s = ds[1]
+    assert s["image"].shape == (48, 64, 3) and int(s["hand_side"]) == 255 and np.isnan(s["uv"]).all()
+    assert not s["visible"].any() and (s["mask"] == 0).all()
+    assert ds.info["sources"][0]["name"] == "rooms" and ds.info["sources"][0]["licence"] == "unknown"
+
+
+def test_missing_teacher_is_one_line_naming_make_teacher(tmp_path, capsys):
+    folder = tmp_path / "p"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.png"), np.zeros((8, 8, 3), np.uint8))
+    code = main(["label", str(folder), "--out", str(tmp_path / "o"), "--teacher-python", str(tmp_path / "nope"),
+                 "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and len(err.splitlines()) == 1 and "make teacher" in err
+
+
+def test_no_inputs_is_one_line(tmp_path, capsys):
+    assert main(["label", str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert "no such file or folder" in err and "no images or videos" in err
