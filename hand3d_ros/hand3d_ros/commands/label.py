@@ -52,6 +52,9 @@ def configure(parser):
     parser.add_argument("--max-disagreement", type=float, default=0.1,
                         help="drop hands whose photo/mirror keypoints differ by more (median, hand sizes)")
     parser.add_argument("--no-grabcut", action="store_true", help="masks from the keypoint skeleton only")
+    parser.add_argument("--rewrite", action="store_true",
+                        help="delete DIR's shards and write them again with the current settings (keeps the "
+                             "teacher's replies in DIR/teacher-cache: no teacher re-run)")
     parser.add_argument("--shard-size", type=positive_int, default=256, help="samples per shard (default 256)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -161,11 +164,16 @@ def run(args) -> int:
         "mask": mask.to_dict(), "hfov_deg_nominal": args.hfov, "negatives": args.negatives, "every": args.every,
         "files": lab.FILES_JSON, "keypoint_order": "public (= MediaPipe)",
     }
+    if args.rewrite:
+        from hand3d_ros.data.shards import MANIFEST_NAME
+
+        for old in [out / MANIFEST_NAME, *out.glob("shard-*.npz")]:
+            old.unlink()
     try:
         write_shards(lab.LabelSource(photos, samples, settings), out, len(samples), args.shard_size, args.workers,
                      info=info, progress=not args.no_progress, description="samples")
     except ShardError as exc:
-        raise CommandError(str(exc)) from None
+        raise CommandError(f"{exc} (or add --rewrite: new shards from the cached teacher replies)") from None
     except OSError as exc:
         raise CommandError(f"cannot write {out}: {exc}") from None
     print(f"hand3d label: {len(samples)} samples in {out} ({summary})")

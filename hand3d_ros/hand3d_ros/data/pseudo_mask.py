@@ -60,8 +60,8 @@ class MaskConfig:
     sure_fraction: float = 0.4
     probable_band: float = 0.3
     box_margin: float = 0.5
-    grabcut_side: int = 96
-    grabcut_iterations: int = 3
+    grabcut_side: int = 80
+    grabcut_iterations: int = 2
     max_growth: float = 2.0
     wrist_cut: float = 0.5
     ignore_band: float = 0.03

@@ -99,6 +99,15 @@ def test_label_a_folder_round_trip_bad_input_and_resume(photo_folder, tmp_path, 
     assert label(args, teacher_python) == 0
     assert (out / "teacher-cache" / "replies.jsonl").read_text() == replies
     assert ShardDataset(out)[3]["mask"].tobytes() == before
+    # other settings: refused with a hint, then --rewrite re-makes the shards from the cached replies
+    capsys.readouterr()
+    assert label(args + ["--no-grabcut"], teacher_python) == 1
+    assert "--rewrite" in capsys.readouterr().err
+    assert label(args + ["--no-grabcut", "--rewrite"], teacher_python) == 0
+    assert (out / "teacher-cache" / "replies.jsonl").read_text() == replies
+    rewritten = ShardDataset(out)
+    assert rewritten.info["mask"]["grabcut"] is False and len(rewritten) == 5
+    assert rewritten[3]["mask"].tobytes() != before
 
 
 def test_negatives(tmp_path, teacher_python):
