@@ -98,6 +98,7 @@ def _sources(args):
 def run(args) -> int:
     import json
     import sys
+    import time
     from dataclasses import asdict
     from pathlib import Path
 
@@ -144,9 +145,11 @@ def run(args) -> int:
     def make_teacher(i):
         return client.TeacherProcess(python, out / lab.CACHE_DIR / f"teacher-{i}.log", **teacher_settings)
 
+    started = time.monotonic()
     try:
-        lab.run_teacher(items, cache, make_teacher, args.workers, args.every, args.size, args.max_side,
+        asked = lab.run_teacher(items, cache, make_teacher, args.workers, args.every, args.size, args.max_side,
                         progress=not args.no_progress, log=log)
+        teacher_s = time.monotonic() - started
         photos, samples, files, counts = lab.plan_samples(items, cache, settings, log=log)
     except client.TeacherError as exc:
         raise CommandError(f"{exc} (finished photos are kept: re-run to resume)") from None
@@ -169,12 +172,17 @@ def run(args) -> int:
 
         for old in [out / MANIFEST_NAME, *out.glob("shard-*.npz")]:
             old.unlink()
+    started = time.monotonic()
     try:
-        write_shards(lab.LabelSource(photos, samples, settings), out, len(samples), args.shard_size, args.workers,
+        manifest = write_shards(lab.LabelSource(photos, samples, settings), out, len(samples), args.shard_size, args.workers,
                      info=info, progress=not args.no_progress, description="samples")
     except ShardError as exc:
         raise CommandError(f"{exc} (or add --rewrite: new shards from the cached teacher replies)") from None
     except OSError as exc:
         raise CommandError(f"cannot write {out}: {exc}") from None
+    shards_s = time.monotonic() - started
     print(f"hand3d label: {len(samples)} samples in {out} ({summary})")
+    rate = f", {asked / teacher_s:.1f}/s" if asked and teacher_s > 0 else ""
+    print(f"hand3d label: teacher {asked} new photos/frames in {teacher_s:.0f} s{rate}; "
+          f"shards {manifest['count']} samples in {shards_s:.0f} s ({args.workers} workers)")
     return 0

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from hand3d_ros.data.pseudo_mask import IGNORE, MaskConfig, pseudo_mask
+from hand3d_ros.teacher.client import TeacherError
 from hand3d_ros.teacher.merge import DROP_REASONS, MergeConfig, merge_views
 
 #: Fields of a labelled sample (REAL_FORMAT.md).
@@ -156,8 +157,9 @@ def fit_size(width: int, height: int, out_w: int, out_h: int) -> tuple:
 
 
 def run_teacher(items: list, cache: ReplyCache, make_teacher, workers: int, every: int, out_size: tuple,
-                max_side: int, progress: bool = True, log=print) -> None:
-    """Phase 1: fill ``cache`` with a teacher reply per photo and per ``every``-th video frame.
+                max_side: int, progress: bool = True, log=print) -> int:
+    """Phase 1: fill ``cache`` with a teacher reply per photo and per ``every``-th video frame;
+    returns how many photos and frames were sent to the teacher (not in the cache yet).
 
     Args:
         make_teacher: ``index -> TeacherProcess``-like object (``label_path``,
@@ -172,7 +174,8 @@ def run_teacher(items: list, cache: ReplyCache, make_teacher, workers: int, ever
     todo_images = [it for it in items if it.kind == "image" and it.key not in cache.entries]
     todo_videos = [it for it in items if it.kind == "video" and it.key not in cache.entries]
     if not todo_images and not todo_videos:
-        return
+        return 0
+    asked = 0
     bar = None
     if progress:
         from tqdm import tqdm
@@ -182,14 +185,25 @@ def run_teacher(items: list, cache: ReplyCache, make_teacher, workers: int, ever
     started = []
     try:
         for i in range(workers):
-            t = make_teacher(i)
+            t = make_teacher(len(started))
             started.append(t)
             teachers.put(t)
 
         def ask(kind, payload):
+            """The teacher's reply; a worker that dies is replaced, and an input that kills
+            it twice gets an error reply (counted as unreadable) instead of stopping the run."""
             t = teachers.get()
             try:
-                return t.label_path(payload) if kind == "path" else t.label_frame(payload)
+                for attempt in range(2):
+                    try:
+                        return t.label_path(payload) if kind == "path" else t.label_frame(payload)
+                    except TeacherError as exc:
+                        t.close()
+                        t = make_teacher(len(started))  # a TeacherError here stops the run
+                        started.append(t)
+                        if attempt:
+                            log(f"[hand3d label] the teacher died twice on {payload if kind == 'path' else 'a frame'}: {exc}")
+                            return {"error": "the teacher worker died on this input"}
             finally:
                 teachers.put(t)
 
@@ -197,12 +211,13 @@ def run_teacher(items: list, cache: ReplyCache, make_teacher, workers: int, ever
             pending = set()
 
             def drain(limit):
-                nonlocal pending
+                nonlocal pending, asked
                 while len(pending) > limit:
                     finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                     for fut in finished:
                         entry = fut.result()  # a TeacherError stops the run (cache kept)
                         cache.add(entry)
+                        asked += 1
                         if bar is not None:
                             bar.update(1)
 
@@ -242,6 +257,7 @@ def run_teacher(items: list, cache: ReplyCache, make_teacher, workers: int, ever
                     log(f"[hand3d label] skipped {it.path}: {error}")
                 cache.add({"key": it.key, "video": True, "frames": frames, "error": error})
             drain(0)
+        return asked
     finally:
         if bar is not None:
             bar.close()

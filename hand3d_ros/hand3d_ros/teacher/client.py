@@ -125,6 +125,11 @@ class TeacherProcess:
             except (OSError, subprocess.TimeoutExpired, ValueError):
                 self.proc.kill()
                 self.proc.wait()
+        for stream in (self.proc.stdin, self.proc.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
         if self._log is not subprocess.DEVNULL:
             self._log.close()
 

@@ -140,3 +140,34 @@ def test_no_inputs_is_one_line(tmp_path, capsys):
     assert main(["label", str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) == 1
     err = capsys.readouterr().err
     assert "no such file or folder" in err and "no images or videos" in err
+
+
+def test_a_dying_teacher_is_replaced_and_an_input_that_kills_it_is_counted(tmp_path, teacher_python, capsys):
+    """Real worker processes, killed from outside: the first kill costs a restart, an input
+    whose worker dies twice gets an error reply and the run goes on."""
+    from hand3d_ros.data import label as lab
+    from hand3d_ros.teacher.client import TeacherProcess
+
+    folder = tmp_path / "p"
+    folder.mkdir()
+    for name in ("a.png", "b.png"):
+        cv2.imwrite(str(folder / name), np.full((40, 60, 3), 90, np.uint8))
+    made = []
+
+    def make_teacher(index):
+        proc = TeacherProcess(teacher_python)
+        made.append(proc)
+        if len(made) <= kills:
+            proc.proc.kill()
+            proc.proc.wait()
+        return proc
+
+    items, _ = lab.discover([folder], [], (".png",), ())
+    for kills, expect_error in ((1, False), (2, True)):
+        cache = lab.ReplyCache(tmp_path / f"cache{kills}")
+        made.clear()
+        assert lab.run_teacher(items, cache, make_teacher, 1, 1, (64, 48), 640, progress=False) == 2
+        errors = [bool(e["reply"].get("error")) for e in cache.entries.values()]
+        assert errors == [expect_error, False]
+        cache.close()
+    assert "died twice" in capsys.readouterr().out
