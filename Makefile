@@ -17,7 +17,7 @@ help:
 	@echo "make setup  - only create/refresh .venv"
 	@echo "make teacher - create/refresh .venv-teacher (MediaPipe Hands for hand3d label; ~500 MB)"
 	@echo "make bench  - per-stage speed of every available backend"
-	@echo "make clean  - remove .venv, build/ and out/"
+	@echo "make clean  - remove .venv, .venv-teacher, build/ and out/"
 
 setup:
 	@VENV=$(abspath $(VENV)) tools/setup_env.sh

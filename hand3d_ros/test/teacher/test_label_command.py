@@ -117,13 +117,25 @@ def test_negatives(tmp_path, teacher_python):
     for i in range(2):
         cv2.imwrite(str(folder / f"room{i}.jpg"), rng.integers(0, 255, (60, 80, 3)).astype(np.uint8))
     out = tmp_path / "neg"
-    assert label([folder, "--out", out, "--negatives", "--workers", "1", "--size", "64x48"], teacher_python) == 0
+    sources = tmp_path / "sources.json"  # folders (relative to this file) -> name, licence
+    sources.write_text(json.dumps({"rooms": {"name": "my-rooms", "licence": "CC0-1.0"}}))
+    assert label([folder, "--out", out, "--negatives", "--workers", "1", "--size", "64x48", "--sources", sources],
+                 teacher_python) == 0
     ds = ShardDataset(out)
     assert len(ds) == 2 and ds.info["counts"]["samples"] == 2
     s = ds[1]
     assert s["image"].shape == (48, 64, 3) and int(s["hand_side"]) == 255 and np.isnan(s["uv"]).all()
     assert not s["visible"].any() and (s["mask"] == 0).all()
-    assert ds.info["sources"][0]["name"] == "rooms" and ds.info["sources"][0]["licence"] == "unknown"
+    assert ds.info["sources"] == [{"name": "my-rooms", "licence": "CC0-1.0", "root": str(folder.resolve())}]
+
+
+def test_default_source_is_the_folder_name(tmp_path, teacher_python):
+    folder = tmp_path / "kitchen"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.png"), np.full((60, 80, 3), 50, np.uint8))
+    assert label([folder, "--out", tmp_path / "o", "--negatives", "--workers", "1"], teacher_python) == 0
+    assert ShardDataset(tmp_path / "o").info["sources"][0]["name"] == "kitchen"
+    assert ShardDataset(tmp_path / "o").info["sources"][0]["licence"] == "unknown"
 
 
 def test_missing_teacher_is_one_line_naming_make_teacher(tmp_path, capsys):
