@@ -38,7 +38,8 @@ class MaskConfig:
         wrist_radius: radius of the wrist disc (0 .. 0.6).
         grabcut: refine the skeleton with GrabCut (else the skeleton is the mask).
         sure_fraction: width of the "sure hand" skeleton relative to the drawn one (0 .. 1).
-        probable_band: width of the "probably background" band around the skeleton (0 .. 1).
+        probable_scale: the "probably background" zone is the skeleton drawn this many
+            times wider (so the gaps between spread fingers stay background; 1 .. 4).
         box_margin: margin of the GrabCut box around the skeleton (0 .. 2).
         grabcut_side: GrabCut runs on the box scaled so its longer side is at most
             this many pixels (16 .. 512; speed).
@@ -58,10 +59,10 @@ class MaskConfig:
     wrist_radius: float = 0.22
     grabcut: bool = True
     sure_fraction: float = 0.4
-    probable_band: float = 0.3
+    probable_scale: float = 2.0
     box_margin: float = 0.5
-    grabcut_side: int = 80
-    grabcut_iterations: int = 2
+    grabcut_side: int = 112
+    grabcut_iterations: int = 4
     max_growth: float = 2.0
     wrist_cut: float = 0.5
     ignore_band: float = 0.03
@@ -69,7 +70,7 @@ class MaskConfig:
 
     def __post_init__(self):
         checks = {"finger_width": (0.05, 0.6), "thumb_width": (0.05, 0.6), "wrist_radius": (0.0, 0.6),
-                  "sure_fraction": (0.0, 1.0), "probable_band": (0.0, 1.0), "box_margin": (0.0, 2.0),
+                  "sure_fraction": (0.0, 1.0), "probable_scale": (1.0, 4.0), "box_margin": (0.0, 2.0),
                   "grabcut_side": (16, 512), "grabcut_iterations": (1, 10), "ignore_band": (0.0, 0.5),
                   "max_growth": (1.0, 100.0), "wrist_cut": (0.0, 1.0), "min_palm_px": (1.0, 1e6)}
         for name, (lo, hi) in checks.items():
@@ -152,9 +153,8 @@ def grabcut_refine(image: np.ndarray, uv: np.ndarray, config: MaskConfig | None 
     _draw_skeleton(full, uv_box, palm_box, 1.0, cfg)
     sure = np.zeros((bh, bw), np.uint8)
     _draw_skeleton(sure, uv_box, palm_box, cfg.sure_fraction, cfg)
-    band_px = max(1, int(round(cfg.probable_band * palm_box)))
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * band_px + 1, 2 * band_px + 1))
-    near = cv2.dilate(full, kernel)
+    near = np.zeros((bh, bw), np.uint8)
+    _draw_skeleton(near, uv_box, palm_box, cfg.probable_scale, cfg)
     seeds = np.full((bh, bw), cv2.GC_BGD, np.uint8)
     seeds[near > 0] = cv2.GC_PR_BGD
     seeds[full > 0] = cv2.GC_PR_FGD
@@ -215,7 +215,7 @@ def pseudo_mask(image: np.ndarray, hands: list, config: MaskConfig | None = None
             continue
         palm = max(palm_size_px(uv), cfg.min_palm_px)
         if label == IGNORE:
-            region = skeleton_mask(uv, (H, W), cfg, width_scale=1.0 + 2 * cfg.probable_band)
+            region = skeleton_mask(uv, (H, W), cfg, width_scale=cfg.probable_scale)
             ignore |= region
             continue
         hand = grabcut_refine(image, uv, cfg, valid) if cfg.grabcut else skeleton_mask(uv, (H, W), cfg)
