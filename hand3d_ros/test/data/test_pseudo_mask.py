@@ -93,7 +93,8 @@ def test_config_ranges():
 @pytest.mark.skipif(not assets_available(), reason="WebXR hand meshes absent (tools/fetch_hand_assets.sh)")
 def test_mask_quality_on_renders_with_true_keypoints():
     """The mask method alone (the renders' true keypoints) against the true masks.
-    Measured (tools/measure_pseudo_masks.py, 200 renders): IoU mean 0.85-0.87; these 30: mean 0.86, median 0.93."""
+    Measured (tools/measure_pseudo_masks.py, 200 renders): IoU mean 0.885 (skeleton alone
+    0.86); these 30: mean 0.89, median 0.95."""
     from hand3d_ros.data.render.scene import HandRenderer, RenderConfig
 
     renderer = HandRenderer(RenderConfig(height=240, width=320, split="test", system_photos=False))
@@ -103,5 +104,5 @@ def test_mask_quality_on_renders_with_true_keypoints():
         m = pseudo_mask(s["image"], [(s["uv"], 1 + int(s["hand_side"]))])
         ious.append(mask_iou(m, s["mask"]))
         assert set(np.unique(m)) <= {0, 1 + int(s["hand_side"]), IGNORE}
-    assert np.mean(ious) > 0.82, ious
-    assert np.median(ious) > 0.9, ious
+    assert np.mean(ious) > 0.85, ious
+    assert np.median(ious) > 0.92, ious

@@ -46,7 +46,8 @@ def test_side_convention_on_renders_and_their_mirrors(teacher, renders):
 
 def test_mask_quality_with_teacher_keypoints(teacher, renders):
     """Pseudo masks from the teacher's keypoints against the renders' true masks.
-    Measured (tools/measure_pseudo_masks.py, 116 kept hands of 200 renders): IoU mean 0.90."""
+    Measured (tools/measure_pseudo_masks.py, 116 kept hands of 200 renders): IoU mean 0.90
+    (skeleton alone 0.79); these 9 hands: mean 0.89, worst 0.67."""
     ious = []
     for s in renders:
         for h in kept_hands(teacher, s["image"]):
