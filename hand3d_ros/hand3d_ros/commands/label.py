@@ -41,6 +41,8 @@ def configure(parser):
                         help="JSON or YAML mapping input folders to {name, licence} (overrides --source/--licence)")
     parser.add_argument("--negatives", action="store_true",
                         help="the inputs are hand-free photos: one sample per photo without a teacher hand")
+    parser.add_argument("--mirrored-input", action="store_true",
+                        help="the inputs are mirrored (a selfie/preview view): swap the anatomical sides")
     parser.add_argument("--hfov", type=float, default=60.0, help="horizontal field of view of the nominal K, degrees")
     parser.add_argument("--teacher-python", default=None,
                         help="python of the teacher venv (default $HAND3D_TEACHER_PYTHON or <repo>/.venv-teacher)")
@@ -130,7 +132,8 @@ def run(args) -> int:
         raise CommandError("no images or videos to label")
     out = Path(args.out)
     settings = lab.LabelSettings(width=args.size[0], height=args.size[1], hfov_deg=args.hfov,
-                                 negatives=args.negatives, merge=merge, mask=mask)
+                                 negatives=args.negatives, mirrored_input=args.mirrored_input, merge=merge,
+                                 mask=mask)
     try:
         python = client.find_teacher_python(args.teacher_python)
         version = client.teacher_version(python)
@@ -165,6 +168,7 @@ def run(args) -> int:
                     "views": "photo and its horizontal mirror", "merge": merge.to_dict()},
         "sources": [asdict(s) for s in sources], "size": list(args.size), "counts": counts,
         "mask": mask.to_dict(), "hfov_deg_nominal": args.hfov, "negatives": args.negatives, "every": args.every,
+        "mirrored_input": args.mirrored_input,
         "files": lab.FILES_JSON, "keypoint_order": "public (= MediaPipe)",
     }
     if args.rewrite:

@@ -292,6 +292,7 @@ class LabelSettings:
     height: int = 240
     hfov_deg: float = 60.0
     negatives: bool = False
+    mirrored_input: bool = False
     merge: MergeConfig = field(default_factory=MergeConfig)
     mask: MaskConfig = field(default_factory=MaskConfig)
 
@@ -310,6 +311,9 @@ def plan_samples(items: list, cache: ReplyCache, settings: LabelSettings, log=pr
     def add_photo(path, reply, item, name):
         counts["images_read"] += 1
         hands = merge_views(reply, settings.merge)
+        if settings.mirrored_input:  # a selfie view: the anatomical side is the other one
+            for h in hands:
+                h.side = 1 - h.side
         kept = [h for h in hands if h.keep]
         for h in hands:
             if not h.keep:

@@ -110,6 +110,16 @@ def test_label_a_folder_round_trip_bad_input_and_resume(photo_folder, tmp_path, 
     assert rewritten[3]["mask"].tobytes() != before
 
 
+def test_mirrored_input_swaps_the_sides(tmp_path, renders, teacher_python):
+    folder = tmp_path / "selfie"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "r0.png"), bgr(renders[0]["image"]))
+    assert label([folder, "--out", tmp_path / "o", "--workers", "1", "--mirrored-input"], teacher_python) == 0
+    ds = ShardDataset(tmp_path / "o")
+    assert len(ds) == 1 and int(ds[0]["hand_side"]) == 1 - int(renders[0]["hand_side"])
+    assert ds.info["mirrored_input"] is True
+
+
 def test_negatives(tmp_path, teacher_python):
     folder = tmp_path / "rooms"
     folder.mkdir()
