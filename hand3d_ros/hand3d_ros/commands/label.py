@@ -142,20 +142,21 @@ def run(args) -> int:
         raise CommandError(str(exc)) from None
     except OSError as exc:
         raise CommandError(f"cannot write {out}: {exc}") from None
-    teacher_settings = {"max_side": args.max_side, "max_hands": 2, "complexity": 1, "min_detection": 0.5,
-                        "min_presence": 0.5}
+    teacher_settings = dict(client.DEFAULT_SETTINGS, max_side=args.max_side)
 
     def make_teacher(i):
         return client.TeacherProcess(python, out / lab.CACHE_DIR / f"teacher-{i}.log", **teacher_settings)
 
     started = time.monotonic()
     try:
-        asked = lab.run_teacher(items, cache, make_teacher, args.workers, args.every, args.size, args.max_side,
-                        progress=not args.no_progress, log=log)
+        asked = lab.run_teacher(items, cache, make_teacher, args.workers, args.every, args.size,
+                                args.max_side, progress=not args.no_progress, log=log)
         teacher_s = time.monotonic() - started
         photos, samples, files, counts = lab.plan_samples(items, cache, settings, log=log)
     except client.TeacherError as exc:
         raise CommandError(f"{exc} (finished photos are kept: re-run to resume)") from None
+    except OSError as exc:
+        raise CommandError(f"cannot write {out / lab.CACHE_DIR}: {exc}") from None
     finally:
         cache.close()
     (out / lab.FILES_JSON).write_text(json.dumps(files, indent=0) + "\n")
@@ -178,8 +179,8 @@ def run(args) -> int:
             old.unlink()
     started = time.monotonic()
     try:
-        manifest = write_shards(lab.LabelSource(photos, samples, settings), out, len(samples), args.shard_size, args.workers,
-                     info=info, progress=not args.no_progress, description="samples")
+        manifest = write_shards(lab.LabelSource(photos, samples, settings), out, len(samples), args.shard_size,
+                                args.workers, info=info, progress=not args.no_progress, description="samples")
     except ShardError as exc:
         raise CommandError(f"{exc} (or add --rewrite: new shards from the cached teacher replies)") from None
     except OSError as exc:

@@ -22,6 +22,10 @@ from hand3d_ros.teacher import worker as protocol
 TEACHER_ENV = "HAND3D_TEACHER_PYTHON"
 #: The venv ``make teacher`` creates, relative to the repository root.
 DEFAULT_TEACHER_VENV = ".venv-teacher"
+#: Worker settings of ``hand3d label`` (see ``worker.py --help``): up to 2 hands per photo,
+#: the full landmark model, MediaPipe's default detection and presence thresholds (0-1).
+DEFAULT_SETTINGS = {"max_side": protocol.DEFAULT_MAX_SIDE, "max_hands": 2, "complexity": 1,
+                    "min_detection": 0.5, "min_presence": 0.5}
 SETUP_HINT = "run `make teacher` in the repository (or pass --teacher-python / set HAND3D_TEACHER_PYTHON)"
 
 
