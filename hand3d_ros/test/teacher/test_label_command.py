@@ -193,3 +193,28 @@ def test_a_dying_teacher_is_replaced_and_an_input_that_kills_it_is_counted(tmp_p
         assert errors == [expect_error, False]
         cache.close()
     assert "died twice" in capsys.readouterr().out
+
+
+def test_two_hands_in_one_photo(tmp_path, renders, teacher_python):
+    """A render beside its mirror: a left and a right hand in one photo give two samples with
+    the same image and one mask holding both hands."""
+    folder = tmp_path / "pair"
+    folder.mkdir()
+    image = renders[7]["image"]  # one the teacher finds at half size, in both views
+    cv2.imwrite(str(folder / "pair.png"), bgr(np.concatenate([image, image[:, ::-1]], axis=1)))
+    assert label([folder, "--out", tmp_path / "o", "--workers", "1"], teacher_python) == 0
+    ds = ShardDataset(tmp_path / "o")
+    assert len(ds) == 2
+    a, b = ds[0], ds[1]
+    assert int(a["num_hands"]) == int(b["num_hands"]) == 2
+    assert np.array_equal(a["image"], b["image"]) and np.array_equal(a["mask"], b["mask"])
+    assert {int(a["hand_side"]), int(b["hand_side"])} == {0, 1}
+    assert (a["mask"] == 1).sum() > 100 and (a["mask"] == 2).sum() > 100
+    for s in (a, b):  # each hand's mask label is on its own side of the photo
+        left_half = s["uv"][:, 0].mean() < 160
+        truth = int(renders[7]["hand_side"])
+        assert int(s["hand_side"]) == (truth if left_half else 1 - truth)
+        half = s["mask"][:, :160] if left_half else s["mask"][:, 160:]
+        assert (half == 1 + int(s["hand_side"])).sum() > 100
+    # the photo (640x240) fits 320x240 at half size, padded above and below
+    assert a["valid"][:60].sum() == 0 and a["valid"][60:180].all() and a["valid"][180:].sum() == 0
