@@ -132,8 +132,8 @@ def run(args) -> int:
         raise CommandError("no images or videos to label")
     out = Path(args.out)
     settings = lab.LabelSettings(width=args.size[0], height=args.size[1], hfov_deg=args.hfov,
-                                 negatives=args.negatives, mirrored_input=args.mirrored_input, merge=merge,
-                                 mask=mask)
+                                 negatives=args.negatives, mirrored_input=args.mirrored_input, every=args.every,
+                                 merge=merge, mask=mask)
     try:
         python = client.find_teacher_python(args.teacher_python)
         version = client.teacher_version(python)

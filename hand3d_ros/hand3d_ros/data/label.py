@@ -149,6 +149,12 @@ class ReplyCache:
         self._file.close()
 
 
+def video_key(item: Item, every: int) -> str:
+    """Cache key saying a video was read through taking every ``every``-th frame (frames
+    themselves are keyed ``KEY#INDEX`` and reused by another ``every``)."""
+    return f"{item.key}|every={every}"
+
+
 def fit_size(width: int, height: int, out_w: int, out_h: int) -> tuple:
     """``(new_w, new_h, x0, y0)``: a width x height photo scaled to fit out_w x out_h, centred."""
     s = min(out_w / width, out_h / height)
@@ -172,7 +178,7 @@ def run_teacher(items: list, cache: ReplyCache, make_teacher, workers: int, ever
     import cv2
 
     todo_images = [it for it in items if it.kind == "image" and it.key not in cache.entries]
-    todo_videos = [it for it in items if it.kind == "video" and it.key not in cache.entries]
+    todo_videos = [it for it in items if it.kind == "video" and video_key(it, every) not in cache.entries]
     if not todo_images and not todo_videos:
         return 0
     asked = 0
@@ -255,7 +261,7 @@ def run_teacher(items: list, cache: ReplyCache, make_teacher, workers: int, ever
                 drain(0)
                 if error:
                     log(f"[hand3d label] skipped {it.path}: {error}")
-                cache.add({"key": it.key, "video": True, "frames": frames, "error": error})
+                cache.add({"key": video_key(it, every), "video": True, "frames": frames, "error": error})
             drain(0)
         return asked
     finally:
@@ -293,6 +299,7 @@ class LabelSettings:
     hfov_deg: float = 60.0
     negatives: bool = False
     mirrored_input: bool = False
+    every: int = 10
     merge: MergeConfig = field(default_factory=MergeConfig)
     mask: MaskConfig = field(default_factory=MaskConfig)
 
@@ -339,7 +346,7 @@ def plan_samples(items: list, cache: ReplyCache, settings: LabelSettings, log=pr
             samples.append((len(photos) - 1, h))
 
     for it in items:
-        entry = cache.entries.get(it.key)
+        entry = cache.entries.get(it.key if it.kind == "image" else video_key(it, settings.every))
         if entry is None:
             raise RuntimeError(f"no teacher reply for {it.path} (phase 1 incomplete)")
         if it.kind == "image":
@@ -355,7 +362,8 @@ def plan_samples(items: list, cache: ReplyCache, settings: LabelSettings, log=pr
                 counts["unreadable_videos"] += 1
                 continue
             prefix = f"{it.key}#"
-            frames = sorted((int(k[len(prefix):]), e) for k, e in cache.entries.items() if k.startswith(prefix))
+            frames = sorted((int(k[len(prefix):]), e) for k, e in cache.entries.items()
+                            if k.startswith(prefix) and int(k[len(prefix):]) % settings.every == 0)
             for frame, e in frames:
                 counts["video_frames"] += 1
                 add_photo(str(cache.folder / "frames" / e["frame"]), e["reply"], it, f"{it.rel}#frame={frame}")

@@ -108,6 +108,12 @@ def test_label_a_folder_round_trip_bad_input_and_resume(photo_folder, tmp_path, 
     rewritten = ShardDataset(out)
     assert rewritten.info["mask"]["grabcut"] is False and len(rewritten) == 5
     assert rewritten[3]["mask"].tobytes() != before
+    # another --every takes only its frames, reusing the cached ones (no new teacher work)
+    every6 = [a if a != "3" else "6" for a in args]
+    assert label(every6 + ["--rewrite"], teacher_python) == 0
+    assert ShardDataset(out).info["counts"]["video_frames"] == 1 and len(ShardDataset(out)) == 4
+    new_lines = (out / "teacher-cache" / "replies.jsonl").read_text()[len(replies):].splitlines()
+    assert len(new_lines) == 2 and all(json.loads(line)["video"] for line in new_lines)  # clip, corrupt
 
 
 def test_mirrored_input_swaps_the_sides(tmp_path, renders, teacher_python):
