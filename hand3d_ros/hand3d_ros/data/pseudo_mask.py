@@ -3,8 +3,9 @@
 1. :func:`skeleton_mask`: every bone drawn as a thick line (finger width proportional
    to the hand's palm size in pixels), a filled palm polygon and a wrist disc.
 2. :func:`grabcut_refine`: OpenCV GrabCut on a downscaled box around the hand, seeded
-   by that skeleton: a thin skeleton = sure hand, the full skeleton = probably hand, a
-   band around it = probably background, the rest of the box = sure background.
+   by that skeleton: a thin skeleton = sure hand, the full skeleton = probably hand, the
+   skeleton drawn wider = probably background, the forearm beyond the wrist and the rest
+   of the box = sure background.
 3. :func:`pseudo_mask`: all hands of a photo into one label map (0 background, 1 left,
    2 right) with an uncertain band (and hands to ignore) set to :data:`IGNORE`.
 
