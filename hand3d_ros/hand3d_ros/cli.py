@@ -21,6 +21,7 @@ COMMANDS = {
     "eval": "evaluate weights with the paper's metrics on a held-out set",
     "export": "export the networks to ONNX (named I/O, dynamic batch, parity check)",
     "bench": "measure per-stage latency of every available backend",
+    "label": "label real photos and video frames with the MediaPipe teacher (shards with keypoints, side, mask)",
     "infer": "run the pipeline on images, folders or videos without ROS",
     "demo": "play a rendered camera stream through the ROS graph and record what a robot sees",
     "convert-weights": "convert the authors' TensorFlow weight pickle to this project's format",
