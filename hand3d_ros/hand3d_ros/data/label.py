@@ -90,8 +90,10 @@ def discover(paths: list, sources: list, image_suffixes: tuple, video_suffixes: 
     for index, path in enumerate(paths):
         path = Path(path)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file()
-                           and p.suffix.lower() in image_suffixes + video_suffixes)
+            # os.walk follows linked folders (a folder of links to data sets is common)
+            found = sorted(Path(root_dir) / name for root_dir, _, names in os.walk(path, followlinks=True)
+                           for name in names if Path(name).suffix.lower() in image_suffixes + video_suffixes
+                           and (Path(root_dir) / name).is_file())
             if not found:
                 problems.append(f"{path}: no images or videos")
             root = path

@@ -31,6 +31,15 @@ def test_discover_is_recursive_sorted_and_names_problems(tmp_path):
     assert len(problems) == 2 and "no images or videos" in problems[0] and "no such file" in problems[1]
 
 
+def test_discover_follows_linked_folders(tmp_path):
+    (tmp_path / "data" / "person").mkdir(parents=True)
+    (tmp_path / "data" / "person" / "a.jpg").write_bytes(b"x")
+    (tmp_path / "sets").mkdir()
+    (tmp_path / "sets" / "person").symlink_to(tmp_path / "data" / "person", target_is_directory=True)
+    items, problems = lab.discover([tmp_path / "sets"], [], (".jpg",), ())
+    assert [i.rel for i in items] == ["person/a.jpg"] and not problems
+
+
 def test_reply_cache_survives_a_torn_last_line(tmp_path):
     cache = lab.ReplyCache(tmp_path)
     cache.add({"key": "0:a.png", "reply": {"error": None}})
