@@ -19,6 +19,7 @@ COMMANDS = {
     "render": "render a synthetic hand dataset (shards with images, masks, 2D/3D keypoints)",
     "train": "train HandSegNet, PoseNet or PosePrior",
     "eval": "evaluate weights with the paper's metrics on a held-out set",
+    "calibrate-side": "fit the hand-side calibration of a weights folder on labelled real photos",
     "export": "export the networks to ONNX (named I/O, dynamic batch, parity check)",
     "bench": "measure per-stage latency of every available backend",
     "label": "label real photos and video frames with the MediaPipe teacher (shards with keypoints, side, mask)",

@@ -156,6 +156,19 @@ def read_weights(path, map_location="cpu") -> dict:
     return content
 
 
+def set_calibration(path, name: str, value: dict) -> None:
+    """Store (or replace) the output calibration ``name`` in the weight file ``path``
+    (its ``calibration`` metadata), keeping everything else; the file is rewritten atomically."""
+    content = read_weights(path)
+    calibration = dict(content.get("calibration") or {})
+    calibration[name] = value
+    _check_plain(calibration, "calibration")
+    content["calibration"] = calibration
+    tmp = os.fspath(path) + ".tmp"
+    torch.save(content, tmp)
+    os.replace(tmp, os.fspath(path))
+
+
 def check_state_dict(expected: Mapping, found: Mapping, source: str = "weights") -> None:
     """Raise one :class:`WeightsError` naming the first tensor that does not fit.
 
