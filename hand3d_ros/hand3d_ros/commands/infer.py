@@ -81,7 +81,8 @@ def _bag(path, args) -> int:
     """One rosbag2 recording: pose bag + trajectory table (see hand3d_ros.offline.bag_infer)."""
     from tqdm import tqdm
 
-    from hand3d_ros.offline.bag_infer import BagInferConfig, infer_bag, node_estimator
+    from hand3d_ros.inference.estimator import build_estimator
+    from hand3d_ros.offline.bag_infer import BagInferConfig, infer_bag, node_parameters
     from hand3d_ros.offline.bags import BagError
 
     overrides = {"weights_dir": args.weights or "", "model_config": args.config, "backend": args.backend,
@@ -89,15 +90,16 @@ def _bag(path, args) -> int:
                  "handedness": args.hand_side, "max_hands": args.max_hands, "detection_threshold": args.threshold,
                  "reference_bone_length": args.bone_length}
     try:
-        estimator, p = node_estimator(overrides, log=_log)
+        p = node_parameters(overrides)
         config = BagInferConfig.from_node_params(p, image_topic=args.image_topic, markers=args.markers,
                                                  camera_info_topic=args.camera_info_topic, depth_topic=args.depth_topic)
-        with tqdm(desc=path.name, unit="frame", dynamic_ncols=True) as bar:
+        with tqdm(desc=path.name, unit="frame", dynamic_ncols=True, delay=0.5) as bar:
             def progress(done, total):
                 bar.total = total
                 bar.update(done - bar.n)
 
-            report = infer_bag(path, args.out, estimator, config, progress=progress, log=_log)
+            report = infer_bag(path, args.out, lambda: build_estimator(p, log=_log), config, progress=progress,
+                               log=_log)
     except (BagError, FileNotFoundError, ValueError, RuntimeError) as err:
         raise CommandError(str(err)) from None
     print(report.summary())

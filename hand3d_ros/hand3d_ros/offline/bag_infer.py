@@ -85,12 +85,9 @@ class BagInferConfig:
                    marker_lifetime_s=float(p["marker_lifetime_s"]), **fields)
 
 
-def node_estimator(overrides: dict, log: Callable[[str], None] = print):
-    """The node's estimator (its parameter defaults with ``overrides``) and those parameters.
-
-    Raises ValueError naming a parameter outside its range.
-    """
-    from hand3d_ros.inference.estimator import build_estimator
+def node_parameters(overrides: dict) -> dict:
+    """The node's parameter defaults with ``overrides`` (checked: ValueError names a
+    value outside its range)."""
     from hand3d_ros.ros.params import PARAMS, validate, validate_all
 
     p = {param.name: param.default for param in PARAMS}
@@ -99,7 +96,7 @@ def node_estimator(overrides: dict, log: Callable[[str], None] = print):
     reason = reason or validate_all(p)
     if reason:
         raise ValueError(reason)
-    return build_estimator(p, log=log), p
+    return p
 
 
 @dataclass
@@ -171,6 +168,9 @@ def infer_bag(bag, out_dir, estimator, config: Optional[BagInferConfig] = None,
               ) -> BagInferReport:
     """Run ``estimator`` on every image of ``bag``; write the pose bag and the table into ``out_dir``.
 
+    ``estimator``: a :class:`~hand3d_ros.inference.estimator.HandEstimator`, or a function
+    returning one (called once the bag has been checked, so a bad bag fails fast).
+
     ``progress(done, total)`` is called after each image; ``log`` gets one-off notices.
     Raises :class:`BagError` (one line) when the bag cannot be opened or has no usable
     image topic, or the output bag already exists; otherwise returns the report (a
@@ -185,7 +185,6 @@ def infer_bag(bag, out_dir, estimator, config: Optional[BagInferConfig] = None,
         raise BagError(f"{paths['bag']} exists already; remove it or choose another --out")
     reader = open_bag(bag)
     report = BagInferReport(bag=str(bag))
-    estimator.reset()
     try:
         topics = select_topics(topic_types(reader), config.image_topic, config.camera_info_topic, config.depth_topic)
         report.topics = topics
@@ -203,6 +202,9 @@ def infer_bag(bag, out_dir, estimator, config: Optional[BagInferConfig] = None,
         if not cameras:
             log(NO_CAMERA_INFO if topics.camera_info is None
                 else f"no usable camera_info on {topics.camera_info}: " + NO_CAMERA_INFO.split(": ", 1)[1])
+        if not hasattr(estimator, "process"):
+            estimator = estimator()
+        estimator.reset()
         plan = frame_order(index.image_stamps, index.depth_stamps, int(config.depth_max_time_offset_s * 1e9))
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -121,7 +121,7 @@ def test_depth_of_nan_and_zeros_changes_nothing(tmp_path, rendered, bag_tools):
 def test_bad_bags_give_one_clear_line(tmp_path, rendered, bag_tools, capfd):
     write_bag, _, _ = bag_tools
     out = tmp_path / "out"
-    folder, mcap, _ = write_bag(tmp_path / "two", rendered, extra_topics=[("/right/image_raw", "sensor_msgs/msg/Image")])
+    folder, mcap, stamps = write_bag(tmp_path / "two", rendered, extra_topics=[("/right/image_raw", "sensor_msgs/msg/Image")])
     assert _infer(folder, out) == 1
     err = capfd.readouterr().err.strip().splitlines()[-1]
     assert "2 image topics in the bag: /camera/color/image_raw" in err and "/right/image_raw" in err
@@ -143,24 +143,45 @@ def test_bad_bags_give_one_clear_line(tmp_path, rendered, bag_tools, capfd):
     corrupt.write_bytes(b"SQLite format 3\x00" + bytes(range(256)) * 8)
     assert _infer(corrupt, out) == 1
     assert "cannot open bag" in capfd.readouterr().err
-    # A db3 cut part-way: what can be read is processed and kept, and the run says so.
+    # A db3 cut part-way: the database is unreadable.
     cut = tmp_path / "cut_db" / "cut.db3"
     cut.parent.mkdir()
     data = db3.read_bytes()
     cut.write_bytes(data[: int(len(data) * 0.6)])
-    status = _infer(cut, out)
-    printed = capfd.readouterr()
-    assert status == 1, printed
-    assert "cannot open bag" in printed.err or "reading stopped early" in printed.out
+    assert _infer(cut, out) == 1
+    assert "cannot open bag" in capfd.readouterr().err
+    # An MCAP whose index is fine but a record is broken: read until there, outputs
+    # closed properly, the run says why it stopped and exits 1.
+    broken = tmp_path / "broken.mcap"
+    broken.write_bytes(_break_record(mcap.read_bytes(), stamps[3]))
+    assert _infer(broken, out, "--image-topic", "/camera/color/image_raw") == 1
+    printed = capfd.readouterr().out
+    assert "reading stopped early: ReaderError: Truncated record" in printed
+    kept = read_bag(out / "broken_hand3d").get("/hand_poses", [])
+    assert len(np.load(out / "broken_trajectories.npz")["stamp_ns"]) == sum(len(m.hands) for _, m in kept)
+
+
+def _break_record(data: bytes, log_time_ns: int) -> bytes:
+    """The MCAP bytes with the length of the message record logged at ``log_time_ns`` made
+    absurd (record: opcode 0x05, u64 length, u16 channel, u32 sequence, u64 log time...)."""
+    import struct
+
+    data = bytearray(data)
+    key = struct.pack("<Q", log_time_ns)
+    at = next(i for i in range(15, len(data) - 8) if data[i:i + 8] == key and data[i - 15] == 0x05)
+    data[at - 14:at - 6] = struct.pack("<Q", 2**40)
+    return bytes(data)
 
 
 def test_ctrl_c_keeps_what_was_written(tmp_path, rendered, bag_tools):
     write_bag, read, _ = bag_tools
-    from hand3d_ros.offline.bag_infer import BagInferConfig, infer_bag, node_estimator
+    from hand3d_ros.inference.estimator import build_estimator
+    from hand3d_ros.offline.bag_infer import BagInferConfig, infer_bag, node_parameters
 
     folder, _, stamps = write_bag(tmp_path / "long", rendered)
-    estimator, p = node_estimator({"allow_random_weights": True, "backend": "torch", "detection_threshold": 0.01,
-                                   "max_hands": 1})
+    p = node_parameters({"allow_random_weights": True, "backend": "torch", "detection_threshold": 0.01,
+                         "max_hands": 1})
+    estimator = build_estimator(p)
 
     def interrupt_after_two(done, total):
         if done == 2:
@@ -175,3 +196,42 @@ def test_ctrl_c_keeps_what_was_written(tmp_path, rendered, bag_tools):
     table = np.load(tmp_path / "out" / "long_trajectories.npz")
     assert set(table["stamp_ns"].tolist()) <= set(stamps[:2])
     assert len(read_csv(tmp_path / "out" / "long_trajectories.csv")["stamp_ns"]) == len(table["stamp_ns"])
+
+
+@pytest.mark.slow
+def test_ground_truth_error_is_that_of_hand3d_eval(tmp_path, rendered, bag_tools):
+    """The shipped weights on a rendered sequence: the hands in the pose bag and table are
+    as far from the ground truth as ``hand3d eval --sequences`` measures for the same
+    frames (monocular, and with depth)."""
+    from hand3d_ros.evaluation.sequences import evaluate_sequences, score_sequence
+    from hand3d_ros.inference.estimator import build_estimator
+    from hand3d_ros.inference.model_set import SHIPPED_WEIGHTS_DIR
+    from hand3d_ros.offline.bag_infer import node_parameters
+
+    write_bag, _, _ = bag_tools
+    lite = str(SHIPPED_WEIGHTS_DIR / "lite")
+    shipped = ["--weights", lite, "--backend", "torch", "--max-hands", "1"]
+    estimator = build_estimator(node_parameters({"weights_dir": lite, "backend": "torch", "max_hands": 1}))
+    summary = evaluate_sequences(estimator, [rendered], variants=("prior", "depth"))
+    count = len(rendered["image"])
+    for variant, depth in (("prior", False), ("depth", True)):
+        folder, _, stamps = write_bag(tmp_path / variant, rendered, depth=depth)
+        assert cli.main(["infer", str(folder), "--out", str(tmp_path / "out"), *shipped]) == 0
+        _, table = _check_outputs(tmp_path / "out", variant, stamps)
+        pred = {"xyz": np.full((count, 21, 3), np.nan), "side": np.full(count, -1),
+                "detected": np.zeros(count, bool), "seconds": np.zeros(count)}
+        for row, stamp in enumerate(table["stamp_ns"]):
+            t = stamps.index(int(stamp))
+            pred["xyz"][t], pred["detected"][t] = table["keypoints_3d_m"][row], True
+            pred["side"][t] = ("left", "right", "unknown").index(table["side"][row])
+        scores = score_sequence(pred, rendered)
+        expected = summary[variant]
+        assert pred["detected"].mean() == pytest.approx(expected["detection_rate"])
+        assert expected["keypoint_error_mm"] is not None, "the shipped weights found no hand to score"
+        median_mm = float(np.median(scores["keypoint_mm"]))
+        # Same frames, same estimator settings: the same error up to the JPEG-free float noise.
+        assert median_mm == pytest.approx(expected["keypoint_error_mm"]["median"], rel=1e-3, abs=0.1)
+        assert float(np.median(scores["wrist_mm"])) == pytest.approx(expected["wrist_error_mm"]["median"],
+                                                                      rel=1e-3, abs=0.1)
+        if depth:
+            assert "depth" in set(table["scale_source"])
