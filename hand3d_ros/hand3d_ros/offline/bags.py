@@ -191,6 +191,19 @@ def nearest_index(sorted_stamps_ns: Sequence[int], stamp: int) -> Optional[int]:
     return min(near, key=lambda j: (abs(sorted_stamps_ns[j] - stamp), j))
 
 
+def read_messages(path) -> Dict[str, list]:
+    """topic -> [(log time ns, message)] of a whole bag, decoded with the type definitions
+    stored in the bag only (as any reader without our packages would), e.g. to read a pose
+    bag back in Python. Loads everything: for small bags."""
+    from rosbags.highlevel import AnyReader
+
+    out: Dict[str, list] = {}
+    with AnyReader([Path(path)]) as reader:  # no default typestore: the bag must carry its definitions
+        for connection, log_ns, raw in reader.messages():
+            out.setdefault(connection.topic, []).append((log_ns, reader.deserialize(raw, connection.msgtype)))
+    return out
+
+
 # ------------------------------------------------------------------ writing
 def message_definition_dirs(package: str) -> List[Path]:
     """Where the ``.msg`` files of ``package`` may be: next to this source tree (a

@@ -11,7 +11,6 @@ import importlib
 from functools import lru_cache
 
 from hand3d_ros import messages
-from hand3d_ros.messages import MARKER_NAMESPACES, SIDE_NAMES, hand_frame_name  # noqa: F401  (re-exported)
 
 
 @lru_cache(maxsize=None)

@@ -9,6 +9,7 @@ from hand3d_ros.offline.bags import (
     frame_order,
     make_message,
     output_typestore,
+    read_messages,
     select_topics,
 )
 
@@ -66,8 +67,7 @@ def test_messages_fill_defaults_and_reject_unknown_fields():
         make_message(store, "geometry_msgs/msg/Point", {"w": 1.0})
 
 
-def test_pose_bag_carries_our_definitions(tmp_path, bag_tools):
-    _, read_bag, _ = bag_tools
+def test_pose_bag_carries_our_definitions(tmp_path):
     from hand3d_ros.inference.estimator import HandState
 
     rng = np.random.default_rng(0)
@@ -81,7 +81,7 @@ def test_pose_bag_carries_our_definitions(tmp_path, bag_tools):
         writer.write("/hand_poses", messages.hand_pose_array([hand], header), 1_500_000_000_123)
     text = next((tmp_path / "poses").glob("*.mcap")).read_bytes()
     assert b"MSG: hand3d_msgs/Keypoint2D" in text and b"float32 reprojection_error" in text
-    [(log_ns, msg)] = read_bag(tmp_path / "poses")["/hand_poses"]
+    [(log_ns, msg)] = read_messages(tmp_path / "poses")["/hand_poses"]
     assert log_ns == 1_500_000_000_123 and (msg.header.stamp.sec, msg.header.stamp.nanosec) == (1500, 123)
     [back] = msg.hands
     assert back.hand_id == 4 and back.scale_source == 2 and back.header.frame_id == "cam"

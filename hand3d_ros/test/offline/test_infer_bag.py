@@ -5,11 +5,12 @@ import numpy as np
 import pytest
 
 from hand3d_ros import cli
+from hand3d_ros.offline.bags import read_messages, stamp_ns
+from hand3d_ros.offline.recording import write_camera_bag as write_bag
 from hand3d_ros.offline.trajectory import read_csv
 
 pytest.importorskip("cv2")
 RANDOM = ["--allow-random-weights", "--backend", "torch", "--threshold", "0.01", "--max-hands", "1"]
-DEPTH_TOPIC = "/camera/aligned_depth_to_color/image_raw"
 
 
 def _infer(bag, out, *extra):
@@ -19,11 +20,7 @@ def _infer(bag, out, *extra):
 def _check_outputs(out, name, stamps):
     """One HandPose3DArray per image with its stamp (in stamp order); the table equals the
     messages. Returns (messages by topic, table arrays)."""
-    from hand3d_ros.offline.bags import stamp_ns
-
-    from .conftest import read_bag
-
-    topics = read_bag(out / f"{name}_hand3d")
+    topics = read_messages(out / f"{name}_hand3d")
     poses = topics["/hand_poses"]
     assert [log_ns for log_ns, _ in poses] == sorted(stamps)
     assert [stamp_ns(msg.header) for _, msg in poses] == sorted(stamps)
@@ -51,8 +48,7 @@ def _check_outputs(out, name, stamps):
     ("sqlite3", False, False, False),
     ("mcap", True, False, True),
 ])
-def test_bag_in_pose_bag_and_table_out(tmp_path, rendered, bag_tools, capfd, storage, compressed, camera_info, depth):
-    write_bag, _, _ = bag_tools
+def test_bag_in_pose_bag_and_table_out(tmp_path, rendered, capfd, storage, compressed, camera_info, depth):
     # Logged out of stamp order: processing must follow the header stamps.
     folder, _, stamps = write_bag(tmp_path / "demo", rendered, storage=storage, compressed=compressed,
                                   camera_info=camera_info, depth=depth, log_order=[0, 2, 1, 3, 5, 4])
@@ -77,8 +73,7 @@ def test_bag_in_pose_bag_and_table_out(tmp_path, rendered, bag_tools, capfd, sto
     assert "depth not used" not in printed.out
 
 
-def test_single_storage_files_markers_and_an_unsupported_encoding(tmp_path, rendered, bag_tools, capfd):
-    write_bag, _, _ = bag_tools
+def test_single_storage_files_markers_and_an_unsupported_encoding(tmp_path, rendered, capfd):
     _, mcap, stamps = write_bag(tmp_path / "a", rendered, storage="mcap")
     out = tmp_path / "out"
     assert _infer(mcap, out, "--markers") == 0  # the .mcap file itself
@@ -93,17 +88,10 @@ def test_single_storage_files_markers_and_an_unsupported_encoding(tmp_path, rend
     assert _infer(folder, out) == 0
     printed = capfd.readouterr().out
     assert "6 frames read, 0 processed" in printed and "skipped 6: unsupported image encoding 'bayer_rggb8'" in printed
-    assert read_bag(out / "c_hand3d").get("/hand_poses") is None
+    assert read_messages(out / "c_hand3d").get("/hand_poses") is None
 
 
-def read_bag(path):
-    from .conftest import read_bag as read
-
-    return read(path)
-
-
-def test_depth_of_nan_and_zeros_changes_nothing(tmp_path, rendered, bag_tools):
-    write_bag, _, _ = bag_tools
+def test_depth_of_nan_and_zeros_changes_nothing(tmp_path, rendered):
     holes = np.zeros(rendered["image"].shape[1:3], np.float32)  # 0 = no data ...
     holes[::2] = np.nan  # ... and NaN = no data
     out = tmp_path / "out"
@@ -118,8 +106,7 @@ def test_depth_of_nan_and_zeros_changes_nothing(tmp_path, rendered, bag_tools):
         np.testing.assert_array_equal(with_holes[key], mono[key])
 
 
-def test_bad_bags_give_one_clear_line(tmp_path, rendered, bag_tools, capfd):
-    write_bag, _, _ = bag_tools
+def test_bad_bags_give_one_clear_line(tmp_path, rendered, capfd):
     out = tmp_path / "out"
     folder, mcap, stamps = write_bag(tmp_path / "two", rendered, extra_topics=[("/right/image_raw", "sensor_msgs/msg/Image")])
     assert _infer(folder, out) == 1
@@ -157,7 +144,7 @@ def test_bad_bags_give_one_clear_line(tmp_path, rendered, bag_tools, capfd):
     assert _infer(broken, out, "--image-topic", "/camera/color/image_raw") == 1
     printed = capfd.readouterr().out
     assert "reading stopped early: ReaderError: Truncated record" in printed
-    kept = read_bag(out / "broken_hand3d").get("/hand_poses", [])
+    kept = read_messages(out / "broken_hand3d").get("/hand_poses", [])
     assert len(np.load(out / "broken_trajectories.npz")["stamp_ns"]) == sum(len(m.hands) for _, m in kept)
 
 
@@ -173,8 +160,7 @@ def _break_record(data: bytes, log_time_ns: int) -> bytes:
     return bytes(data)
 
 
-def test_ctrl_c_keeps_what_was_written(tmp_path, rendered, bag_tools):
-    write_bag, read, _ = bag_tools
+def test_ctrl_c_keeps_what_was_written(tmp_path, rendered):
     from hand3d_ros.inference.estimator import build_estimator
     from hand3d_ros.offline.bag_infer import BagInferConfig, infer_bag, node_parameters
 
@@ -191,7 +177,7 @@ def test_ctrl_c_keeps_what_was_written(tmp_path, rendered, bag_tools):
                        progress=interrupt_after_two)
     assert report.interrupted and report.frames_processed == 2
     assert "interrupted (Ctrl-C)" in report.summary()
-    poses = read(tmp_path / "out" / "long_hand3d")["/hand_poses"]
+    poses = read_messages(tmp_path / "out" / "long_hand3d")["/hand_poses"]
     assert [log_ns for log_ns, _ in poses] == stamps[:2]
     table = np.load(tmp_path / "out" / "long_trajectories.npz")
     assert set(table["stamp_ns"].tolist()) <= set(stamps[:2])
@@ -199,7 +185,7 @@ def test_ctrl_c_keeps_what_was_written(tmp_path, rendered, bag_tools):
 
 
 @pytest.mark.slow
-def test_ground_truth_error_is_that_of_hand3d_eval(tmp_path, rendered, bag_tools):
+def test_ground_truth_error_is_that_of_hand3d_eval(tmp_path, rendered):
     """The shipped weights on a rendered sequence: the hands in the pose bag and table are
     as far from the ground truth as ``hand3d eval --sequences`` measures for the same
     frames (monocular, and with depth)."""
@@ -208,7 +194,6 @@ def test_ground_truth_error_is_that_of_hand3d_eval(tmp_path, rendered, bag_tools
     from hand3d_ros.inference.model_set import SHIPPED_WEIGHTS_DIR
     from hand3d_ros.offline.bag_infer import node_parameters
 
-    write_bag, _, _ = bag_tools
     lite = str(SHIPPED_WEIGHTS_DIR / "lite")
     shipped = ["--weights", lite, "--backend", "torch", "--max-hands", "1"]
     estimator = build_estimator(node_parameters({"weights_dir": lite, "backend": "torch", "max_hands": 1}))
