@@ -107,7 +107,8 @@ class BagInferReport:
         frames_read: images on the image topic that were read.
         frames_processed: images run through the estimator; frames_posed: of those, with a hand.
         hands: hand rows written.
-        skipped: reason -> images skipped for it; depth_ignored: reason -> frames run without depth.
+        skipped: reason -> images skipped for it; depth_ignored: reason -> frames run without
+            depth; camera_info_ignored: reason -> camera_info messages not used.
         camera_info: whether camera_info was available (metric 3D).
         read_error: the error that ended reading early (truncated/corrupt), else None.
         interrupted: Ctrl-C ended the run.
@@ -122,6 +123,7 @@ class BagInferReport:
     hands: int = 0
     skipped: Counter = field(default_factory=Counter)
     depth_ignored: Counter = field(default_factory=Counter)
+    camera_info_ignored: Counter = field(default_factory=Counter)
     camera_info: bool = False
     read_error: Optional[str] = None
     interrupted: bool = False
@@ -140,6 +142,8 @@ class BagInferReport:
                  f"{self.frames_per_second:.2f} frames/s"]
         lines += [f"  skipped {n}: {reason}" for reason, n in sorted(self.skipped.items())]
         lines += [f"  depth not used for {n} frame(s): {reason}" for reason, n in sorted(self.depth_ignored.items())]
+        lines += [f"  {n} camera_info message(s) not used: {reason}"
+                  for reason, n in sorted(self.camera_info_ignored.items())]
         if self.read_error:
             lines.append(f"  reading stopped early: {self.read_error}")
         if self.interrupted:
@@ -197,7 +201,7 @@ def infer_bag(bag, out_dir, estimator, config: Optional[BagInferConfig] = None,
             try:
                 cameras.append((stamp, CameraModel.from_camera_info(info)))
             except CalibrationError as err:
-                report.skipped[f"camera_info ignored: {_reason(err)}"] += 1
+                report.camera_info_ignored[_reason(err)] += 1
         report.camera_info = bool(cameras)
         if not cameras:
             log(NO_CAMERA_INFO if topics.camera_info is None
@@ -379,6 +383,8 @@ class _FrameWriter:
         except ImageError as err:
             report.skipped[_reason(err)] += 1
             return
+        if not rgb.flags.writeable:  # a view of the read-only message buffer: torch wants its own
+            rgb = rgb.copy()
         depth_m = self._depth(depth, rgb.shape)
         start = time.perf_counter()
         out = self.estimator.process(rgb, stamp * 1e-9, K=self._intrinsics(stamp, rgb.shape), depth_m=depth_m)

@@ -220,3 +220,45 @@ def test_ground_truth_error_is_that_of_hand3d_eval(tmp_path, rendered):
                                                                       rel=1e-3, abs=0.1)
         if depth:
             assert "depth" in set(table["scale_source"])
+
+
+@pytest.fixture(scope="module")
+def random_estimator():
+    from hand3d_ros.inference.estimator import build_estimator
+    from hand3d_ros.offline.bag_infer import node_parameters
+
+    p = node_parameters({"allow_random_weights": True, "backend": "torch", "detection_threshold": 0.01,
+                         "max_hands": 1})
+    return build_estimator(p), p
+
+
+def test_bad_camera_info_and_undecodable_images_are_counted(tmp_path, rendered, random_estimator):
+    from rosbags.rosbag2 import StoragePlugin, Writer
+
+    from hand3d_ros.offline.bag_infer import NO_CAMERA_INFO, BagInferConfig, infer_bag
+    from hand3d_ros.offline.bags import output_typestore
+
+    estimator, p = random_estimator
+    flat = dict(rendered, K=np.zeros_like(rendered["K"]))  # fx = fy = 0: unusable
+    folder, _, stamps = write_bag(tmp_path / "badinfo", flat)
+    notices = []
+    report = infer_bag(folder, tmp_path / "out", estimator, BagInferConfig.from_node_params(p), log=notices.append)
+    assert report.frames_processed == 6 and not report.camera_info
+    assert report.camera_info_ignored and sum(report.camera_info_ignored.values()) == 6
+    assert notices == ["no usable camera_info on /camera/color/camera_info: " + NO_CAMERA_INFO.split(": ", 1)[1]]
+    assert "6 camera_info message(s) not used: camera matrix needs finite, positive focal lengths" in report.summary()
+    # One image message that is not a sensor_msgs/Image at all, between two good ones.
+    store = output_typestore()
+    with Writer(tmp_path / "garbled", version=9, storage_plugin=StoragePlugin.MCAP) as writer:
+        conn = writer.add_connection("/camera/color/image_raw", "sensor_msgs/msg/Image", typestore=store)
+        good = read_messages(folder)["/camera/color/image_raw"]
+        for k, (log_ns, msg) in enumerate(good[:3]):
+            data = b"\x00\x01\x00\x00garbage" if k == 1 else store.serialize_cdr(msg, "sensor_msgs/msg/Image")
+            writer.write(conn, log_ns, data)
+    report = infer_bag(tmp_path / "garbled", tmp_path / "out", estimator, BagInferConfig.from_node_params(p),
+                       log=notices.append)
+    assert (report.frames_read, report.frames_processed) == (3, 2)
+    [(reason, count)] = report.skipped.items()
+    assert count == 1 and reason.startswith("undecodable message")
+    poses = read_messages(tmp_path / "out" / "garbled_hand3d")["/hand_poses"]
+    assert [log_ns for log_ns, _ in poses] == [stamps[0], stamps[2]]
