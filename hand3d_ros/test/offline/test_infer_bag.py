@@ -10,6 +10,7 @@ from hand3d_ros.offline.recording import write_camera_bag as write_bag
 from hand3d_ros.offline.trajectory import read_csv
 
 pytest.importorskip("cv2")
+FRAMES = 4  # frames of the rendered sequence (conftest)
 RANDOM = ["--allow-random-weights", "--backend", "torch", "--threshold", "0.01", "--max-hands", "1"]
 
 
@@ -51,12 +52,12 @@ def _check_outputs(out, name, stamps):
 def test_bag_in_pose_bag_and_table_out(tmp_path, rendered, capfd, storage, compressed, camera_info, depth):
     # Logged out of stamp order: processing must follow the header stamps.
     folder, _, stamps = write_bag(tmp_path / "demo", rendered, storage=storage, compressed=compressed,
-                                  camera_info=camera_info, depth=depth, log_order=[0, 2, 1, 3, 5, 4])
+                                  camera_info=camera_info, depth=depth, log_order=[1, 0, 3, 2])
     out = tmp_path / "out"
     assert _infer(folder, out) == 0
     topics, table = _check_outputs(out, "demo", stamps)
     printed = capfd.readouterr()
-    assert "6 frames read, 6 processed" in printed.out and "frames/s" in printed.out
+    assert f"{FRAMES} frames read, {FRAMES} processed" in printed.out and "frames/s" in printed.out
     metric = table["scale_source"] != "none"
     if camera_info:  # random weights: some frames' keypoints are too poor to lift
         assert metric.any() and np.isfinite(table["keypoints_3d_m"][metric]).all()
@@ -87,7 +88,8 @@ def test_single_storage_files_markers_and_an_unsupported_encoding(tmp_path, rend
     folder, _, _ = write_bag(tmp_path / "c", rendered, encoding="bayer_rggb8")
     assert _infer(folder, out) == 0
     printed = capfd.readouterr().out
-    assert "6 frames read, 0 processed" in printed and "skipped 6: unsupported image encoding 'bayer_rggb8'" in printed
+    assert f"{FRAMES} frames read, 0 processed" in printed
+    assert f"skipped {FRAMES}: unsupported image encoding 'bayer_rggb8'" in printed
     assert read_messages(out / "c_hand3d").get("/hand_poses") is None
 
 
@@ -140,7 +142,7 @@ def test_bad_bags_give_one_clear_line(tmp_path, rendered, capfd):
     # An MCAP whose index is fine but a record is broken: read until there, outputs
     # closed properly, the run says why it stopped and exits 1.
     broken = tmp_path / "broken.mcap"
-    broken.write_bytes(_break_record(mcap.read_bytes(), stamps[3]))
+    broken.write_bytes(_break_record(mcap.read_bytes(), stamps[2]))
     assert _infer(broken, out, "--image-topic", "/camera/color/image_raw") == 1
     printed = capfd.readouterr().out
     assert "reading stopped early: ReaderError: Truncated record" in printed
@@ -243,10 +245,11 @@ def test_bad_camera_info_and_undecodable_images_are_counted(tmp_path, rendered, 
     folder, _, stamps = write_bag(tmp_path / "badinfo", flat)
     notices = []
     report = infer_bag(folder, tmp_path / "out", estimator, BagInferConfig.from_node_params(p), log=notices.append)
-    assert report.frames_processed == 6 and not report.camera_info
-    assert report.camera_info_ignored and sum(report.camera_info_ignored.values()) == 6
+    assert report.frames_processed == FRAMES and not report.camera_info
+    assert report.camera_info_ignored and sum(report.camera_info_ignored.values()) == FRAMES
     assert notices == ["no usable camera_info on /camera/color/camera_info: " + NO_CAMERA_INFO.split(": ", 1)[1]]
-    assert "6 camera_info message(s) not used: camera matrix needs finite, positive focal lengths" in report.summary()
+    assert f"{FRAMES} camera_info message(s) not used: camera matrix needs finite, positive focal lengths" \
+        in report.summary()
     # One image message that is not a sensor_msgs/Image at all, between two good ones.
     store = output_typestore()
     with Writer(tmp_path / "garbled", version=9, storage_plugin=StoragePlugin.MCAP) as writer:
