@@ -139,7 +139,9 @@ class BagInferReport:
         """Readable lines: counts, reasons, speed, outputs."""
         lines = [f"{self.bag}: {self.frames_read} frames read, {self.frames_processed} processed, "
                  f"{self.frames_posed} with hands ({self.hands} hand rows), {sum(self.skipped.values())} skipped; "
-                 f"{self.frames_per_second:.2f} frames/s"]
+                 f"{self.frames_per_second:.2f} frames/s"
+                 + (f" ({1e3 * self.estimator_seconds / self.frames_processed:.1f} ms/frame in the estimator)"
+                    if self.frames_processed else "")]
         lines += [f"  skipped {n}: {reason}" for reason, n in sorted(self.skipped.items())]
         lines += [f"  depth not used for {n} frame(s): {reason}" for reason, n in sorted(self.depth_ignored.items())]
         lines += [f"  {n} camera_info message(s) not used: {reason}"

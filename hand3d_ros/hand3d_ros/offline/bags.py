@@ -51,8 +51,12 @@ def open_bag(path):
     Raises :class:`BagError` (one line) for a missing, empty, truncated or corrupt bag.
     Close it with ``reader.close()`` (or use it as a context manager after opening).
     """
-    from rosbags.highlevel import AnyReader, AnyReaderError
-    from rosbags.typesys import Stores, get_typestore
+    try:
+        from rosbags.highlevel import AnyReader, AnyReaderError
+        from rosbags.typesys import Stores, get_typestore
+    except ImportError:
+        raise BagError("reading bags needs the rosbags package (pip install rosbags; pinned in "
+                       "requirements.txt)") from None
 
     path = Path(path)
     if not path.exists():
