@@ -265,3 +265,17 @@ def test_bad_camera_info_and_undecodable_images_are_counted(tmp_path, rendered, 
     assert count == 1 and reason.startswith("undecodable message")
     poses = read_messages(tmp_path / "out" / "garbled_hand3d")["/hand_poses"]
     assert [log_ns for log_ns, _ in poses] == [stamps[0], stamps[2]]
+
+
+def test_runs_are_repeatable(tmp_path, rendered, random_estimator):
+    from hand3d_ros.inference.estimator import build_estimator
+    from hand3d_ros.offline.bag_infer import BagInferConfig, infer_bag
+
+    _, p = random_estimator
+    folder, _, _ = write_bag(tmp_path / "again", rendered, compressed=True, log_order=[3, 1, 2, 0])
+    for run in ("first", "second"):  # a fresh estimator each time, as each `hand3d infer` has
+        infer_bag(folder, tmp_path / run, lambda: build_estimator(p), BagInferConfig.from_node_params(p))
+    assert (tmp_path / "first" / "again_trajectories.csv").read_bytes() == \
+        (tmp_path / "second" / "again_trajectories.csv").read_bytes()
+    first, second = (read_messages(tmp_path / run / "again_hand3d") for run in ("first", "second"))
+    assert first.keys() == second.keys() and all(len(first[k]) == len(second[k]) for k in first)
