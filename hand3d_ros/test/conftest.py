@@ -77,3 +77,9 @@ def tiny_shards(tmp_path_factory):
 def tiny_val(tmp_path_factory):
     """8 held-out samples (another seed)."""
     return make_shards(tmp_path_factory.mktemp("shards") / "val", num=8, seed=1)
+
+
+@pytest.fixture(scope="session")
+def tiny_shards_b(tmp_path_factory):
+    """12 samples of another seed, 3 shards of 4 (a second training source)."""
+    return make_shards(tmp_path_factory.mktemp("shards") / "b", num=12, seed=9, shard_size=4)

@@ -12,16 +12,18 @@ from __future__ import annotations
 from hand3d_ros.cli import non_negative_int, positive_int
 
 NETWORK_CHOICES = ("handsegnet", "posenet", "poseprior", "poseprior-direct")
-SCHEDULE_CHOICES = ("paper", "cpu-quick", "cpu-long", "test")
+SCHEDULE_CHOICES = ("paper", "cpu-quick", "cpu-long", "real-finetune", "test", "test-real")
 
 
 
 
 def configure(parser):
     parser.add_argument("network", choices=NETWORK_CHOICES, help="network to train")
-    parser.add_argument("--data", required=True,
-                        help="training data: shard folder (hand3d render) or KIND:ROOT[:SPLIT] (rhd, stb, freihand)")
-    parser.add_argument("--val", default=None, help="validation data (same kinds as --data)")
+    parser.add_argument("--data", required=True, action="append",
+                        help="training data: shard folder (hand3d render, hand3d label) or KIND:ROOT[:SPLIT] "
+                             "(rhd, stb, freihand); a mixture as SOURCE*WEIGHT given several times or "
+                             "comma-separated (each batch comes from one source, drawn by weight)")
+    parser.add_argument("--val", default=None, action="append", help="validation data (same forms as --data)")
     parser.add_argument("--out", required=True, help="run folder (created; an existing run is resumed)")
     parser.add_argument("--config", choices=("lite", "paper"), default="lite", help="network size (default lite)")
     parser.add_argument("--schedule", choices=SCHEDULE_CHOICES, default="paper",
@@ -35,6 +37,9 @@ def configure(parser):
                              "of Gaussians at the true keypoints (what the pipeline feeds PosePrior)")
     parser.add_argument("--init-from", default="", metavar="WEIGHTS_PT",
                         help="start from these weights of the same network (fine-tuning)")
+    parser.add_argument("--input-size", default=None, metavar="WxH",
+                        help="input size replacing the table's, e.g. 224x168 (HandSegNet: the frame size it "
+                             "reads; it is fully convolutional, so --init-from weights of another size fit)")
     parser.add_argument("--workers", type=non_negative_int, default=1,
                         help="DataLoader decode processes (default 1; 0 = in the main process)")
     parser.add_argument("--threads", type=non_negative_int, default=0,
@@ -42,6 +47,19 @@ def configure(parser):
     parser.add_argument("--time-limit", type=float, default=None,
                         help="stop after this many minutes (checkpoint + weights; re-run to continue)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _input_size(text: str):
+    """``"WxH"`` -> ``(H, W)`` (the tables' order)."""
+    from hand3d_ros.cli import CommandError
+
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise CommandError(f"--input-size must look like 224x168, not {text!r}") from None
+    if width < 8 or height < 8 or width % 8 or height % 8:
+        raise CommandError(f"--input-size {text}: both sides must be multiples of 8 and >= 8")
+    return (height, width)
 
 
 def run(args) -> int:
@@ -62,8 +80,9 @@ def run(args) -> int:
                 raise CommandError(f"no such weight file: {path}")
         config = get_config(args.network, args.schedule, args.seed, maps_from=args.maps_from,
                             init_from=args.init_from, steps=args.steps, batch_size=args.batch_size)
+        input_size = _input_size(args.input_size) if args.input_size else None
         result = train(args.network, args.data, args.out, args.config, config, val=args.val,
-                       num_workers=args.workers,
+                       num_workers=args.workers, input_size=input_size,
                        time_limit_s=args.time_limit * 60 if args.time_limit else None,
                        progress=not args.no_progress)
     except (DataError, RunMismatch, ValueError, FloatingPointError) as exc:

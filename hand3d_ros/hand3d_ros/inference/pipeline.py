@@ -36,6 +36,7 @@ from hand3d_ros.core.heatmap import GaussianHeatmap
 from hand3d_ros.core.keypoints import ROOT
 from hand3d_ros.core.mask import hand_components
 from hand3d_ros.core.preprocess import ResizeInfo
+from hand3d_ros.core.side_calibration import SideCalibration
 from hand3d_ros.inference.backends.base import Backend
 from hand3d_ros.inference.model_set import ModelSet
 
@@ -117,6 +118,9 @@ class HandResult:
     R: np.ndarray
     component: int = -1
     frame: int = 0
+    side_cues: Tuple[float, float] = (float("nan"), float("nan"))
+    """(head_logit, residual_diff): the raw hand-side evidence before calibration (see
+    ``core.side_calibration``); NaN where it was not computed (no head, side fixed)."""
 
 
 @dataclass
@@ -167,6 +171,9 @@ class HandPosePipeline:
         self._scale, self._offset = float(prep["scale"]), float(prep["offset"])
         sigma = self.config.heatmap_sigma * self.crop_size / 256.0
         self.codec = GaussianHeatmap(input_size=self.crop_size, heatmap_size=model_set.map_size, sigma=sigma)
+        # The weights' own hand-side calibration (fitted on held-out hands), if they carry one.
+        self.side_calibration = SideCalibration.from_metadata(
+            model_set.metadata.get("posenet", {}).get("calibration"))
 
     @property
     def description(self) -> str:
@@ -330,16 +337,23 @@ class HandPosePipeline:
 
         sides = self._sides(m, hand_side, device)
         head_logit = None if side_logits is None else (side_logits[:, 1] - side_logits[:, 0]).float()
+        nan = torch.full((m,), float("nan"), device=device)
+        cues = torch.stack((nan if head_logit is None else head_logit, nan), dim=1)
         if sides is None:  # auto: lift both sides; the side head's and the lifts' evidence add up
             both = torch.cat([torch.zeros(m, dtype=torch.long, device=device),
                               torch.ones(m, dtype=torch.long, device=device)])
             w_c, rot = self.backend.poseprior(maps.repeat(2, 1, 1, 1), F.one_hot(both, 2).float())
             w_rel = from_canonical(w_c, rot, both)
             residual = weak_perspective_residual(w_rel, uv.repeat(2, 1, 1), uv_score.repeat(2, 1))
-            weight = 1.0 if head_logit is None else self.config.handedness_residual_weight
-            logit = weight * (residual[:m] - residual[m:]) / self.config.handedness_temperature
-            if head_logit is not None:
-                logit = logit + head_logit
+            residual_diff = residual[:m] - residual[m:]
+            cues = torch.stack((cues[:, 0], residual_diff.float()), dim=1)
+            if head_logit is not None and self.side_calibration is not None:
+                logit = self.side_calibration.logit(head_logit, residual_diff)
+            else:
+                weight = 1.0 if head_logit is None else self.config.handedness_residual_weight
+                logit = weight * residual_diff / self.config.handedness_temperature
+                if head_logit is not None:
+                    logit = logit + head_logit
             p_right = torch.sigmoid(logit)
             pick_right = p_right >= 0.5
             sel = torch.where(pick_right, torch.arange(m, device=device) + m, torch.arange(m, device=device))
@@ -351,6 +365,8 @@ class HandPosePipeline:
             # a side fixed by the configuration is the truth; a per-hand hint (the tracker's
             # settled side) is not, so the head's own belief goes on to the tracker
             hinted = head_logit is not None and self.config.handedness == "auto"
+            if hinted and self.side_calibration is not None:
+                head_logit = self.side_calibration.head_only_logit(head_logit)
             p_right = torch.sigmoid(head_logit) if hinted else sides.float()
         w_rel = w_rel - w_rel[:, ROOT:ROOT + 1]  # the network's root is only near 0: make it exact
         timer.lap("poseprior")
@@ -359,7 +375,8 @@ class HandPosePipeline:
             scores = uv_score.mean(dim=1)
         box = crops.to_box()
         host = {k: v.detach().float().cpu().numpy() for k, v in dict(
-            box=box, uv=uv, uv_score=uv_score, score=scores, p_right=p_right, w_rel=w_rel, w_c=w_c, R=rot).items()}
+            box=box, uv=uv, uv_score=uv_score, score=scores, p_right=p_right, w_rel=w_rel, w_c=w_c, R=rot,
+            cues=cues).items()}
         host_sides = sides.cpu().numpy()
         frames = frame_idx.cpu().numpy()
         comps = components.cpu().numpy() if components is not None else np.full(m, -1)
@@ -367,7 +384,8 @@ class HandPosePipeline:
             HandResult(crop_box=host["box"][i], uv=host["uv"][i], uv_score=host["uv_score"][i],
                        score=float(host["score"][i]), hand_side=int(host_sides[i]), p_right=float(host["p_right"][i]),
                        w_rel=host["w_rel"][i], w_c=host["w_c"][i], R=host["R"][i],
-                       component=int(comps[i]), frame=int(frames[i]))
+                       component=int(comps[i]), frame=int(frames[i]),
+                       side_cues=(float(host["cues"][i, 0]), float(host["cues"][i, 1])))
             for i in range(m)
         ]
 

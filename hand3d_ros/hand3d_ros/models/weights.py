@@ -38,7 +38,7 @@ FORMAT_VERSION = 1
 REQUIRED_KEYS = ("format", "format_version", "network", "config", "input_size",
                  "preprocessing", "keypoint_order", "training", "sha256", "state_dict")
 #: Metadata a caller may set in :func:`save_weights` (the rest comes from the model).
-METADATA_KEYS = ("preprocessing", "keypoint_order", "training", "notes")
+METADATA_KEYS = ("preprocessing", "keypoint_order", "training", "notes", "calibration")
 #: Longest excerpt of an underlying error quoted in a WeightsError message.
 MAX_REASON_CHARS = 200
 
@@ -85,7 +85,8 @@ def save_weights(path, model: nn.Module, metadata: Mapping = None) -> str:
         path: file to write (parent folders are created).
         model: a network from :mod:`hand3d_ros.models`.
         metadata: optional ``preprocessing``, ``keypoint_order`` (list of names),
-            ``training`` (dict) and ``notes`` (list of str); plain values only.
+            ``training`` (dict), ``notes`` (list of str) and ``calibration`` (dict: output
+            calibrations, e.g. ``core.side_calibration``); plain values only.
 
     Returns:
         The sha256 of the tensors, as stored in the file.
@@ -109,6 +110,8 @@ def save_weights(path, model: nn.Module, metadata: Mapping = None) -> str:
         "keypoint_order": list(metadata.get("keypoint_order", _default_keypoints(network))),
         "training": metadata.get("training", {}),
         "notes": list(metadata.get("notes", [])),
+        # Output calibrations fitted after training (e.g. core.side_calibration: hand side).
+        "calibration": dict(metadata.get("calibration", {})),
         "software": {"torch": str(torch.__version__)},
         "sha256": tensor_sha256(state),
     }

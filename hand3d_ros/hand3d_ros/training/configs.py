@@ -23,6 +23,11 @@ Schedules:
   Keypoint noise is off for PoseNet (noisy targets slow short runs down), and its
   score-map loss weights the cells under the Gaussians 11x (:class:`LossWeights`).
 - ``cpu-long``: the same with 3x the steps (an overnight CPU run).
+- ``real-finetune``: HandSegNet and PoseNet fine-tuned (``--init-from`` the render-trained
+  weights) on teacher-labelled real photos mixed with renders (``--data REAL*3,RENDERS*1``):
+  lower learning rates, mirrored crops with the side label swapped, in-plane rotation,
+  colour casts, blur and noise; HandSegNet also zooms the frame (hands from a tenth to most
+  of the image). From random weights the same data learns far slower on a CPU (DESIGN.md 8).
 - ``test``: a handful of steps for unit tests (no decay).
 """
 from __future__ import annotations
@@ -84,7 +89,22 @@ class Augment:
     contrast: Tuple[float, float] = field(default=(1.0, 1.0), metadata={
         "help": "contrast factor range: x' = mean + c (x - mean), c ~ U(lo, hi); 0 < lo <= hi"})
     hflip: bool = field(default=False, metadata={
-        "help": "random horizontal flips (HandSegNet only: the mask is side-agnostic)"})
+        "help": "random horizontal flips: HandSegNet (the mask is side-agnostic); PoseNet (a flipped "
+                "left hand is a right hand: the side label swaps, the keypoints keep their anatomical "
+                "order)"})
+    zoom: Tuple[float, float] = field(default=(1.0, 1.0), metadata={
+        "help": "HandSegNet: random zoom of the whole frame, log-uniform in (lo, hi) (> 1 zooms in: "
+                "hands larger; < 1 zooms out: hands smaller, the border unlabelled), with a random "
+                "shift that keeps the zoomed frame covering or inside the input; 0 < lo <= hi"})
+    rotation_deg: float = field(default=0.0, metadata={
+        "help": "PoseNet: random in-plane rotation of the crop about its centre, U(-r, r) degrees; [0, 180]"})
+    channel_gain: float = field(default=0.0, metadata={
+        "help": "std of log(gain) per colour channel and image (white balance, skin and light colour); [0, 1]"})
+    pixel_noise: float = field(default=0.0, metadata={
+        "help": "largest std of Gaussian pixel noise (normalised units, 1 = full range); each image "
+                "draws its std from U(0, this); [0, 0.5]"})
+    blur_prob: float = field(default=0.0, metadata={
+        "help": "probability that an image is blurred (3x3 or 5x5 box, motion and defocus stand-in); [0, 1]"})
     map_scale: Tuple[float, float] = field(default=(1.0, 1.0), metadata={
         "help": "PosePrior: random scaling of the score maps about the crop centre, U(lo, hi); > 0"})
     map_translate: float = field(default=0.0, metadata={
@@ -99,7 +119,11 @@ class Augment:
             raise ValueError("Augment.crop_margin must be in [1, 3]")
         if self.keypoint_noise_px < 0:
             raise ValueError("Augment.keypoint_noise_px must be >= 0")
-        for name in ("contrast", "map_scale"):
+        if not 0 <= self.rotation_deg <= 180:
+            raise ValueError("Augment.rotation_deg must be in [0, 180]")
+        if not 0 <= self.channel_gain <= 1 or not 0 <= self.pixel_noise <= 0.5 or not 0 <= self.blur_prob <= 1:
+            raise ValueError("Augment.channel_gain must be in [0, 1], pixel_noise in [0, 0.5], blur_prob in [0, 1]")
+        for name in ("contrast", "map_scale", "zoom"):
             lo, hi = getattr(self, name)
             if not 0 < lo <= hi:
                 raise ValueError(f"Augment.{name} needs 0 < lo <= hi, got {(lo, hi)}")
@@ -148,6 +172,14 @@ _PAPER_POSENET_AUG = Augment(crop_center_noise=0.05, keypoint_noise_px=2.5, cont
 _CPU_POSENET_AUG = Augment(crop_center_noise=0.05, crop_scale_noise=0.1, contrast=(0.5, 1.0))
 _PRIOR_AUG = Augment(crop_center_noise=0.05, keypoint_noise_px=2.5, map_scale=(0.9, 1.1), map_translate=0.05)
 _SEG_AUG = Augment(contrast=(0.5, 1.0), hflip=True)
+# Fine-tuning on teacher-labelled real photos (mixed with renders): the pixels of real
+# cameras (colour casts, blur, noise), hands at every scale, both sides by mirroring.
+_REAL_SEG_AUG = Augment(contrast=(0.6, 1.0), hflip=True, zoom=(0.6, 1.8), channel_gain=0.1, pixel_noise=0.03,
+                        blur_prob=0.2)
+_REAL_POSENET_AUG = Augment(crop_center_noise=0.05, crop_scale_noise=0.1, contrast=(0.6, 1.0), hflip=True,
+                            rotation_deg=30.0, channel_gain=0.1, pixel_noise=0.03, blur_prob=0.2)
+# The side head learns from the teacher's handedness and from mirrored crops.
+_REAL_POSENET_LOSS = LossWeights(map_foreground=10.0, side=10.0)
 # From scratch on a CPU, plain L2 sat at the all-zero answer for 750 steps (median error
 # 46 of 128 crop px); foreground weight 10 was at 35 px after 500 steps and kept falling.
 _CPU_POSENET_LOSS = LossWeights(map_foreground=10.0)
@@ -160,6 +192,8 @@ SCHEDULES = {
                                           val_every=500), _SEG_AUG),
         "cpu-long": TrainConfig(Schedule(9000, 8, (1e-3, 1e-4, 1e-5), (6000, 8000), checkpoint_every=250,
                                          val_every=1000), _SEG_AUG),
+        "real-finetune": TrainConfig(Schedule(6000, 16, (3e-4, 1e-4, 3e-5), (3500, 5000), checkpoint_every=100,
+                                              val_every=250), _REAL_SEG_AUG),
         "test": TrainConfig(Schedule(6, 2, (1e-3,), (), checkpoint_every=3, log_every=1, val_every=3,
                                      val_batches=1), _SEG_AUG),
     },
@@ -170,8 +204,12 @@ SCHEDULES = {
                                           val_every=500), _CPU_POSENET_AUG, loss=_CPU_POSENET_LOSS),
         "cpu-long": TrainConfig(Schedule(12000, 8, (1e-3, 1e-4, 1e-5), (8000, 10500), checkpoint_every=250,
                                          val_every=1000), _CPU_POSENET_AUG, loss=_CPU_POSENET_LOSS),
+        "real-finetune": TrainConfig(Schedule(6000, 32, (1e-4, 3e-5, 1e-5), (4000, 5200), checkpoint_every=100,
+                                              val_every=250), _REAL_POSENET_AUG, loss=_REAL_POSENET_LOSS),
         "test": TrainConfig(Schedule(6, 2, (1e-3,), (), checkpoint_every=3, log_every=1, val_every=3,
                                      val_batches=1), _CPU_POSENET_AUG, loss=_CPU_POSENET_LOSS),
+        "test-real": TrainConfig(Schedule(6, 2, (1e-3,), (), checkpoint_every=3, log_every=1, val_every=3,
+                                          val_batches=1), _REAL_POSENET_AUG, loss=_REAL_POSENET_LOSS),
     },
     "poseprior": {
         "paper": TrainConfig(Schedule(30000, 8, (1e-5, 1e-6, 1e-7), (10000, 20000), checkpoint_every=1000,

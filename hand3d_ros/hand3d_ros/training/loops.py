@@ -32,7 +32,7 @@ import torch
 from hand3d_ros.core.keypoints import KEYPOINT_NAMES
 from hand3d_ros.models.weights import load_state_into, save_weights
 from hand3d_ros.training.configs import TrainConfig
-from hand3d_ros.training.datasets import SampleDataset, make_loader, step_generator
+from hand3d_ros.training.datasets import MixedDataset, SampleDataset, make_loader, open_data, step_generator
 from hand3d_ros.training.tasks import Task, make_task
 
 #: Per-network file names in a run folder (several networks may share one folder).
@@ -66,9 +66,11 @@ def atomic_save(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _run_info(network: str, config: str, train_config: TrainConfig, data: SampleDataset) -> dict:
-    return json.loads(json.dumps({"network": network, "config": config, "train": train_config.to_dict(),
-                                  "data": data.describe()}))
+def _run_info(network: str, config: str, train_config: TrainConfig, data, input_size=None) -> dict:
+    info = {"network": network, "config": config, "train": train_config.to_dict(), "data": data.describe()}
+    if input_size is not None:
+        info["input_size"] = list(input_size)
+    return json.loads(json.dumps(info))
 
 
 def _check_resume(run_dir: Path, info: dict) -> None:
@@ -76,7 +78,7 @@ def _check_resume(run_dir: Path, info: dict) -> None:
     if not path.is_file():
         return
     old = json.loads(path.read_text())
-    for key in ("network", "config", "train", "data"):
+    for key in ("network", "config", "train", "data", "input_size"):
         if old.get(key) != info.get(key):
             raise RunMismatch(f"{run_dir} holds a different run ({key} differs); use another --out or delete it")
 
@@ -109,12 +111,13 @@ def validation_loss(task: Task, data: SampleDataset, batch_size: int, batches: i
 
 def train(network: str, data, run_dir, config: str = "lite", train_config: TrainConfig = None,
           val=None, num_workers: int = 1, time_limit_s: Optional[float] = None, progress: bool = True,
-          stop_after: Optional[int] = None) -> RunResult:
+          stop_after: Optional[int] = None, input_size=None) -> RunResult:
     """Train (or resume training) ``network`` on ``data`` into ``run_dir``.
 
     Args:
         network: a name in :data:`hand3d_ros.training.configs.NETWORKS`.
-        data: a :class:`SampleDataset` or a source for one (shard folder, ``KIND:ROOT``).
+        data: a :class:`SampleDataset`, a :class:`MixedDataset` or their sources (a shard
+            folder, ``KIND:ROOT``, ``SOURCE*WEIGHT``, a list or comma-separated several).
         run_dir: the run folder (created; resumed if it holds this run's checkpoint).
         config: network table name (``"lite"``, ``"paper"``).
         train_config: :class:`TrainConfig` (schedule, augmentation, seed).
@@ -124,6 +127,8 @@ def train(network: str, data, run_dir, config: str = "lite", train_config: Train
         progress: show a tqdm bar with loss and images/s.
         stop_after: leave after this global step as if interrupted (checkpoint written,
             no weights); for tests of resuming.
+        input_size: ``(H, W)`` input size replacing the table's (HandSegNet is fully
+            convolutional: fine-tuning at another frame size keeps its weights).
 
     Returns:
         :class:`RunResult`. Raises :class:`RunMismatch` for a folder of another run.
@@ -134,14 +139,19 @@ def train(network: str, data, run_dir, config: str = "lite", train_config: Train
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
-    task = make_task(network, config, train_config.augment, train_config.loss, maps_from=train_config.maps_from)
+    task = make_task(network, config, train_config.augment, train_config.loss, maps_from=train_config.maps_from,
+                     input_size=input_size)
+    history = []
     if train_config.init_from:  # a checkpoint (resuming) overrides it below
-        load_state_into(task.model, train_config.init_from)
-    if not isinstance(data, SampleDataset):
-        data = SampleDataset(data, task.fields)
-    if val is not None and not isinstance(val, SampleDataset):
-        val = SampleDataset(val, task.fields)
-    info = _run_info(network, config, train_config, data)
+        earlier = dict(load_state_into(task.model, train_config.init_from).get("training") or {})
+        history = list(earlier.pop("history", []))
+        if earlier:
+            history.append(earlier)
+    if not isinstance(data, (SampleDataset, MixedDataset)):
+        data = open_data(data, task.fields)
+    if val is not None and not isinstance(val, (SampleDataset, MixedDataset)):
+        val = open_data(val, task.fields)
+    info = _run_info(network, config, train_config, data, input_size)
     _check_resume(run_dir, info)
     (run_dir / RUN_INFO.format(network=network)).write_text(json.dumps(info, indent=2) + "\n")
 
@@ -238,6 +248,8 @@ def train(network: str, data, run_dir, config: str = "lite", train_config: Train
             "val": val.describe() if val is not None else None, "train_seconds": round(elapsed, 1),
             "final_loss": last_loss, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "target": "w_rel (direct regression)" if network == "poseprior-direct" else "standard",
+            # Earlier runs these weights continue from (``init_from``), oldest first.
+            "history": history,
         })),
         "notes": [] if finished else [f"stopped early at step {step} of {sched.steps} (time limit)"],
     }

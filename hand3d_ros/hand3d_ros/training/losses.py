@@ -10,38 +10,46 @@ from hand3d_ros.training.configs import LossWeights
 
 
 def segmentation_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """HandSegNet: softmax cross-entropy, mean over pixels and batch.
+    """HandSegNet: softmax cross-entropy, mean over the labelled pixels of the batch.
 
     Args:
-        logits: ``(N, 2, H, W)`` (background, hand). labels: ``(N, H, W)`` long 0/1.
+        logits: ``(N, 2, H, W)`` (background, hand). labels: ``(N, H, W)`` long 0/1, or
+            -100 for pixels without a label (skipped; see ``targets.segmentation_labels``).
     """
-    return F.cross_entropy(logits, labels)
+    if not bool((labels >= 0).any()):
+        return logits.sum() * 0.0
+    return F.cross_entropy(logits, labels, ignore_index=-100)
 
 
 def score_map_loss(stage_maps: Sequence[torch.Tensor], target: torch.Tensor,
-                   foreground_weight: float = 0.0) -> torch.Tensor:
+                   foreground_weight: float = 0.0, keypoint_weight: Optional[torch.Tensor] = None) -> torch.Tensor:
     """PoseNet: squared L2 between every stage's maps and the Gaussian targets, summed over
     stages, keypoints and cells, mean over the batch; each cell weighted
-    ``1 + foreground_weight * target`` (0: the paper's plain L2).
+    ``1 + foreground_weight * target`` (0: the paper's plain L2), each map by its keypoint's
+    label confidence.
 
     Args:
         stage_maps: tuple of ``(N, K, M, M)`` maps, one per stage.
         target: ``(N, K, M, M)`` targets (all-zero maps for invisible keypoints).
         foreground_weight: see :class:`hand3d_ros.training.configs.LossWeights`.
+        keypoint_weight: ``(N, K)`` in [0, 1] (teacher labels: per-keypoint confidence);
+            None: all 1.
     """
     n = target.shape[0]
-    weight = 1.0 + foreground_weight * target if foreground_weight else 1.0
+    weight = 1.0 + foreground_weight * target if foreground_weight else torch.ones_like(target[:1, :1])
+    if keypoint_weight is not None:
+        weight = weight * keypoint_weight[:, :, None, None].to(target.dtype)
     return sum((weight * (maps - target) ** 2).sum() for maps in stage_maps) / n
 
 
 def posenet_loss(stage_maps: Sequence[torch.Tensor], target: torch.Tensor,
                  side_logits: Optional[torch.Tensor] = None, hand_side: Optional[torch.Tensor] = None,
-                 weights: LossWeights = LossWeights()) -> torch.Tensor:
+                 weights: LossWeights = LossWeights(), keypoint_weight: Optional[torch.Tensor] = None) -> torch.Tensor:
     """:func:`score_map_loss` (foreground weight ``weights.map_foreground``) plus
     ``weights.side`` x the softmax cross-entropy of the side head (``side_logits``
     ``(N, 2)`` [left, right], ``hand_side`` ``(N,)`` long 0 = left, 1 = right) when the
-    network has one."""
-    loss = score_map_loss(stage_maps, target, weights.map_foreground)
+    network has one; ``keypoint_weight`` ``(N, K)``: see :func:`score_map_loss`."""
+    loss = score_map_loss(stage_maps, target, weights.map_foreground, keypoint_weight)
     if side_logits is not None:
         loss = loss + weights.side * F.cross_entropy(side_logits, hand_side)
     return loss

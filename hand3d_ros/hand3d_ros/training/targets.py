@@ -6,6 +6,7 @@ All functions run on the device of their inputs; randomness comes from an explic
 """
 from __future__ import annotations
 
+import math
 from typing import Optional, Tuple
 
 import torch
@@ -151,6 +152,91 @@ def hand_side_one_hot(hand_side: torch.Tensor) -> torch.Tensor:
     return F.one_hot(hand_side.long(), 2).float()
 
 
+#: Mask value of pixels whose label is unknown (teacher-labelled photos: the uncertain
+#: band around a pseudo mask, hands the teacher was unsure of, padding).
+MASK_IGNORE = 255
+#: Label the segmentation loss skips (``torch.nn.functional.cross_entropy``'s default).
+IGNORE_LABEL = -100
+
+
 def segmentation_labels(mask: torch.Tensor) -> torch.Tensor:
-    """``(N, H, W)`` long 0 background / 1 hand from a sample mask (0 bg, 1 left, 2 right)."""
-    return (mask > 0).long()
+    """``(N, H, W)`` long 0 background / 1 hand / :data:`IGNORE_LABEL` from a sample mask
+    (0 bg, 1 left, 2 right, :data:`MASK_IGNORE` unknown)."""
+    mask = mask.long()
+    return torch.where(mask == MASK_IGNORE, torch.full_like(mask, IGNORE_LABEL), (mask > 0).long())
+
+
+def zoom_frames(images: torch.Tensor, labels: torch.Tensor, zoom: Tuple[float, float],
+                generator: Optional[torch.Generator] = None):
+    """Random zoom and shift of whole frames and their labels (HandSegNet augmentation).
+
+    Args:
+        images: ``(N, C, H, W)`` float. labels: ``(N, H, W)`` long (0, 1 or ``IGNORE_LABEL``).
+        zoom: log-uniform range of the zoom factor (> 1: magnified).
+
+    Returns:
+        ``(images, labels)``; pixels outside the source frame are 0 in the image and
+        ``IGNORE_LABEL`` in the labels.
+    """
+    lo, hi = zoom
+    if lo == hi == 1.0:
+        return images, labels
+    n, device = images.shape[0], images.device
+    s = torch.exp(math.log(lo) + (math.log(hi) - math.log(lo)) * _rand((n,), generator, device))
+    reach = (1.0 - 1.0 / s).abs()  # zoom in: stay inside the frame; zoom out: stay inside the canvas
+    shift = (_rand((n, 2), generator, device) * 2 - 1) * reach[:, None]
+    theta = torch.zeros(n, 2, 3, device=device, dtype=images.dtype)
+    theta[:, 0, 0] = theta[:, 1, 1] = 1.0 / s
+    theta[:, :, 2] = shift
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    out = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    shifted = (labels.to(images.dtype) + 1 - IGNORE_LABEL)[:, None]  # > 0 everywhere inside
+    sampled = F.grid_sample(shifted, grid, mode="nearest", padding_mode="zeros", align_corners=False)[:, 0]
+    out_labels = torch.where(sampled > 0, sampled.round().long() - 1 + IGNORE_LABEL,
+                             torch.full_like(labels, IGNORE_LABEL))
+    return out, out_labels
+
+
+def rotate_patches(patches: torch.Tensor, uv_crop: torch.Tensor, angle_rad: torch.Tensor):
+    """Rotate square crops about their centre (zeros where the rotated window leaves the crop).
+
+    Args:
+        patches: ``(N, C, S, S)``. uv_crop: ``(N, K, 2)`` crop px (pixel centres at integers).
+        angle_rad: ``(N,)`` counter-clockwise angle as seen on the image (v down).
+
+    Returns:
+        ``(patches, uv_crop)`` rotated: a keypoint at ``uv`` moves to ``R (uv - c) + c``,
+        ``c = (S - 1) / 2``.
+    """
+    n, _, size, _ = patches.shape
+    cos, sin = torch.cos(angle_rad), torch.sin(angle_rad)
+    # With v pointing down, "counter-clockwise on screen" is the matrix [[c, s], [-s, c]].
+    rot = torch.stack((torch.stack((cos, sin), -1), torch.stack((-sin, cos), -1)), -2)  # (N, 2, 2)
+    centre = (size - 1) / 2.0
+    uv_out = torch.einsum("nij,nkj->nki", rot, uv_crop - centre) + centre
+    # grid_sample reads the output pixel p from input R^-1 p (centred, normalised coords).
+    theta = torch.cat((rot.transpose(1, 2), torch.zeros(n, 2, 1, dtype=rot.dtype, device=rot.device)), -1)
+    grid = F.affine_grid(theta.to(patches.dtype), list(patches.shape), align_corners=False)
+    return F.grid_sample(patches, grid, mode="bilinear", padding_mode="zeros", align_corners=False), uv_out
+
+
+def photometric_jitter(images: torch.Tensor, channel_gain: float = 0.0, pixel_noise: float = 0.0,
+                       blur_prob: float = 0.0, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    """Colour gain per channel, box blur and Gaussian noise on normalised images ``(N, 3, H, W)``
+    (``x / 255 - 0.5``); see :class:`hand3d_ros.training.configs.Augment` for the settings."""
+    n, device = images.shape[0], images.device
+    out = images
+    if channel_gain > 0:
+        gain = torch.exp(_randn((n, images.shape[1], 1, 1), generator, device) * channel_gain)
+        out = (out + 0.5) * gain - 0.5
+    if blur_prob > 0:
+        pick = _rand((n,), generator, device) < blur_prob
+        big = _rand((n,), generator, device) < 0.5
+        small_blur = F.avg_pool2d(out, 3, stride=1, padding=1, count_include_pad=False)
+        large_blur = F.avg_pool2d(out, 5, stride=1, padding=2, count_include_pad=False)
+        blurred = torch.where(big[:, None, None, None], large_blur, small_blur)
+        out = torch.where(pick[:, None, None, None], blurred, out)
+    if pixel_noise > 0:
+        std = _rand((n, 1, 1, 1), generator, device) * pixel_noise
+        out = out + _randn(tuple(out.shape), generator, device) * std
+    return out.clamp(-0.5, 0.5)

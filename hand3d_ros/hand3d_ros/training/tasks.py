@@ -7,6 +7,7 @@ computes the loss (:meth:`Task.loss`). :func:`make_task` builds one per network 
 """
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 
 from typing import Optional
@@ -44,15 +45,17 @@ class Task(ABC):
 
     network = ""
 
-    def __init__(self, config: str = "lite", augment: Augment = Augment(), loss: LossWeights = LossWeights()):
+    def __init__(self, config: str = "lite", augment: Augment = Augment(), loss: LossWeights = LossWeights(),
+                 input_size=None):
         self.config_name = config
+        self.input_size = input_size
         self.augment = augment
         self.loss_weights = loss
         self.fields = FIELDS[self.network]
         self.model = self.build()
 
     def build(self):
-        return build_network(self.network.replace("-direct", ""), self.config_name)
+        return build_network(self.network.replace("-direct", ""), self.config_name, input_size=self.input_size)
 
     @property
     def weight_file(self) -> str:
@@ -83,13 +86,17 @@ class HandSegNetTask(Task):
             images = F.interpolate(images, size=hw, mode="bilinear", align_corners=False, antialias=True)
             labels = F.interpolate(labels, size=hw, mode="nearest")
         aug = self.augment
+        labels = labels[:, 0].long()
         if generator is not None:
             images = targets.contrast_jitter(images, *aug.contrast, generator=generator)
+            images = targets.photometric_jitter(images, aug.channel_gain, aug.pixel_noise, aug.blur_prob,
+                                                generator)
             if aug.hflip:
                 flip = torch.rand(images.shape[0], generator=generator) < 0.5
                 images = torch.where(flip[:, None, None, None], images.flip(-1), images)
-                labels = torch.where(flip[:, None, None, None], labels.flip(-1), labels)
-        return {"images": images.contiguous(), "labels": labels[:, 0].long()}
+                labels = torch.where(flip[:, None, None], labels.flip(-1), labels)
+            images, labels = targets.zoom_frames(images, labels, aug.zoom, generator)
+        return {"images": images.contiguous(), "labels": labels}
 
     def loss(self, prepared):
         return losses.segmentation_loss(self.model(prepared["images"]), prepared["labels"])
@@ -106,7 +113,8 @@ def _gt_patches(images: torch.Tensor, batch: dict, size: int, aug: Augment, gene
 
 
 class PoseNetTask(Task):
-    """GT crops (jittered), contrast, Gaussian targets on all stages."""
+    """GT crops (jittered, rotated, flipped with the side label swapped), photometric
+    augmentation, Gaussian targets on all stages, maps weighted by label confidence."""
 
     network = "posenet"
 
@@ -114,19 +122,37 @@ class PoseNetTask(Task):
         size = int(self.model.config["input_size"][0])
         codec = targets.heatmap_codec(size)
         uv, visible = batch["uv"].float(), batch["visible"].bool()
+        side = batch["hand_side"].long()
         aug = self.augment
         noisy = generator is not None
         crops, patches = _gt_patches(normalise_images(batch["image"]), batch, size, aug, generator)
         uv_crop = crops.crop_uv(uv)
         if noisy:
+            n = patches.shape[0]
+            if aug.rotation_deg > 0:
+                angle = (torch.rand(n, generator=generator) * 2 - 1) * math.radians(aug.rotation_deg)
+                patches, uv_crop = targets.rotate_patches(patches, uv_crop, angle)
+            if aug.hflip:  # a mirrored left hand is a right hand; keypoints keep anatomical order
+                flip = torch.rand(n, generator=generator) < 0.5
+                patches = torch.where(flip[:, None, None, None], patches.flip(-1), patches)
+                uv_crop = torch.where(flip[:, None, None], torch.stack(
+                    (size - 1 - uv_crop[..., 0], uv_crop[..., 1]), -1), uv_crop)
+                side = torch.where(flip, 1 - side, side)
             patches = targets.contrast_jitter(patches, *aug.contrast, generator=generator)
+            patches = targets.photometric_jitter(patches, aug.channel_gain, aug.pixel_noise, aug.blur_prob,
+                                                 generator)
             uv_crop = targets.noisy_map_keypoints(uv_crop, size, aug.keypoint_noise_px, generator=generator)
+        weight = batch["kp_score"].float().clamp(0, 1) if "kp_score" in batch else None
         return {"crops": patches.contiguous(), "maps": targets.score_map_targets(uv_crop, visible, codec),
-                "side": batch["hand_side"].long()}
+                "side": side, "keypoint_weight": weight}
+
+    def batch_images(self, prepared: dict) -> int:
+        return int(prepared["crops"].shape[0])
 
     def loss(self, prepared):
         maps, side_logits = self.model.forward_with_side(prepared["crops"])
-        return losses.posenet_loss(maps, prepared["maps"], side_logits, prepared["side"], self.loss_weights)
+        return losses.posenet_loss(maps, prepared["maps"], side_logits, prepared["side"], self.loss_weights,
+                                   prepared.get("keypoint_weight"))
 
 
 class PosePriorTask(Task):
@@ -138,8 +164,8 @@ class PosePriorTask(Task):
     network = "poseprior"
 
     def __init__(self, config: str = "lite", augment: Augment = Augment(), loss: LossWeights = LossWeights(),
-                 maps_from: str = ""):
-        super().__init__(config, augment, loss)
+                 maps_from: str = "", input_size=None):
+        super().__init__(config, augment, loss, input_size)
         self.posenet = None
         if maps_from:
             from hand3d_ros.models.weights import load_weights
@@ -208,13 +234,14 @@ TASKS = {t.network: t for t in (HandSegNetTask, PoseNetTask, PosePriorTask, Dire
 
 
 def make_task(network: str, config: str = "lite", augment: Augment = Augment(),
-              loss: LossWeights = LossWeights(), maps_from: str = "") -> Task:
+              loss: LossWeights = LossWeights(), maps_from: str = "", input_size=None) -> Task:
     """The :class:`Task` of ``network`` (built with the current torch RNG state);
-    ``maps_from``: see :class:`PosePriorTask` (PosePrior networks only)."""
+    ``maps_from``: see :class:`PosePriorTask` (PosePrior networks only); ``input_size``:
+    ``(H, W)`` replacing the table's (None: the table's; see ``models.build_network``)."""
     if network not in TASKS:
         raise ValueError(f"unknown network {network!r} (choose from {', '.join(TASKS)})")
     if not maps_from:
-        return TASKS[network](config, augment, loss)
+        return TASKS[network](config, augment, loss, input_size=input_size)
     if not issubclass(TASKS[network], PosePriorTask):
         raise ValueError(f"maps_from applies to poseprior only, not {network}")
-    return TASKS[network](config, augment, loss, maps_from=maps_from)
+    return TASKS[network](config, augment, loss, maps_from=maps_from, input_size=input_size)

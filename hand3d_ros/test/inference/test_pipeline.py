@@ -142,3 +142,20 @@ def test_weak_perspective_residual_prefers_the_true_side():
     assert weak_perspective_residual(w_rel, uv, score)[0] < 1e-4
     mirrored = w_rel * torch.tensor([-1.0, 1.0, 1.0])
     assert weak_perspective_residual(mirrored, uv, score)[0] > 0.1
+
+
+def test_a_side_calibration_in_the_weights_replaces_the_raw_sum():
+    from hand3d_ros.core.side_calibration import SideCalibration
+
+    model_set = random_model_set("lite", seed=4)
+    frame, box = _frames(1)[0], [[20, 10, 100, 90]]
+    raw = _pipeline(model_set).pose_in_boxes(frame, box).hands[0]
+    head_logit, residual_diff = raw.side_cues
+    assert np.isfinite(head_logit) and np.isfinite(residual_diff)
+    cal = SideCalibration(head_scale=0.0, residual_scale=0.0, bias=-3.0, head_only_scale=0.0, head_only_bias=2.0)
+    model_set.metadata["posenet"]["calibration"] = cal.to_metadata()
+    pipe = _pipeline(model_set)
+    calibrated = pipe.pose_in_boxes(frame, box).hands[0]
+    assert calibrated.p_right == pytest.approx(1 / (1 + np.exp(3.0)), rel=1e-4) and calibrated.hand_side == 0
+    hinted = pipe.pose_in_boxes(frame, box, hand_side=["right"]).hands[0]  # the tracker's hint: head alone
+    assert hinted.p_right == pytest.approx(1 / (1 + np.exp(-2.0)), rel=1e-4)

@@ -1,0 +1,47 @@
+import numpy as np
+import pytest
+
+from hand3d_ros.core.side_calibration import (SideCalibration, fit_logistic, fit_side_calibration,
+                                              reliability)
+
+
+def _labelled(n=4000, seed=0):
+    rng = np.random.default_rng(seed)
+    head = rng.normal(0, 3, n)
+    resid = rng.normal(0, 0.1, n)
+    true_logit = 0.5 * head + 10.0 * resid - 0.3
+    is_right = rng.random(n) < 1 / (1 + np.exp(-true_logit))
+    return head, resid, is_right
+
+
+def test_fit_recovers_the_generating_log_odds():
+    head, resid, is_right = _labelled()
+    cal = fit_side_calibration(head, resid, is_right, source="synthetic")
+    assert cal.head_scale == pytest.approx(0.5, abs=0.08)
+    assert cal.residual_scale == pytest.approx(10.0, abs=1.5)
+    assert cal.bias == pytest.approx(-0.3, abs=0.15)
+    assert cal.samples == 4000 and 0 < cal.head_only_scale < 0.5  # the head alone knows less
+
+
+def test_calibrated_confidence_matches_accuracy_and_the_raw_sum_does_not():
+    head, resid, is_right = _labelled(seed=1)
+    cal = fit_side_calibration(head, resid, is_right)
+    head2, resid2, is_right2 = _labelled(seed=2)  # held out
+    calibrated = 1 / (1 + np.exp(-cal.logit(head2, resid2)))
+    for lo, hi, count, confidence, accuracy in reliability(calibrated, is_right2):
+        if count > 100:
+            assert abs(confidence - accuracy) < 0.06
+    raw = 1 / (1 + np.exp(-(head2 + resid2 / 0.05)))  # the uncalibrated sum: overconfident here
+    top = reliability(raw, is_right2)[-1]
+    assert top[3] - top[4] > 0.06
+
+
+def test_round_trip_through_weight_metadata():
+    cal = SideCalibration(head_scale=0.7, residual_scale=3.0, bias=0.1, samples=12, source="x")
+    assert SideCalibration.from_metadata(cal.to_metadata()) == cal
+    assert SideCalibration.from_metadata({}) is None and SideCalibration.from_metadata(None) is None
+
+
+def test_separable_data_keeps_finite_scales():
+    w = fit_logistic(np.array([[-2.0], [-1.0], [1.0], [2.0]]), np.array([0, 0, 1, 1]))
+    assert np.all(np.isfinite(w)) and w[0] > 0
