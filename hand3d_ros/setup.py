@@ -30,6 +30,7 @@ setup(
         "onnx": ["onnx", "onnxruntime"],
         "vision": ["opencv-python-headless"],
         "ros": ["transforms3d"],
+        "bags": ["rosbags", "transforms3d", "opencv-python-headless"],
     },
     zip_safe=True,
     maintainer="hand3d_ros developers",

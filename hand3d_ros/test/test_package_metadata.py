@@ -35,7 +35,7 @@ ROSDEP_KEYS = {
 
 #: Imported only inside optional features, each with a clear message when missing;
 #: not runtime dependencies of the ROS package (documented in the README).
-OPTIONAL = {"onnx", "onnxruntime", "tensorrt", "mediapipe", "skimage", "matplotlib", "pycuda", "cuda"}
+OPTIONAL = {"onnx", "onnxruntime", "tensorrt", "mediapipe", "skimage", "matplotlib", "pycuda", "cuda", "rosbags"}
 
 
 def _package_xml():

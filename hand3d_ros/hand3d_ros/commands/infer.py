@@ -1,4 +1,4 @@
-"""`hand3d infer`: images, folders or videos in; annotated images/video and JSON out (no ROS).
+"""`hand3d infer`: images, folders, videos or rosbag2 recordings in; results out (no ROS).
 
 Each input image gives ``<name>.png`` (the 2D skeleton, crop box, mask outline and label
 drawn over it) and ``<name>.json`` (every hand: 2D keypoints with scores, w_rel, metric
@@ -6,6 +6,10 @@ drawn over it) and ``<name>.json`` (every hand: 2D keypoints with scores, w_rel,
 ``<name>.jsonl`` (one line per frame) and is tracked across frames; images are
 independent. Intrinsics come from ``--calibration`` (a ROS calibration YAML) or a
 horizontal field-of-view guess (``--hfov``).
+
+A rosbag2 recording (a bag folder, or one ``.mcap`` / ``.db3`` file) gives a pose bag and a
+trajectory table, every frame processed in stamp order with the node's tracking and
+smoothing (``hand3d_ros.offline.bag_infer``).
 """
 from hand3d_ros.cli import CommandError
 
@@ -13,7 +17,8 @@ VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 
 
 def configure(parser):
-    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, image folders or video files")
+    parser.add_argument("inputs", nargs="+", metavar="INPUT",
+                        help="image files, image folders, video files or rosbag2 bags (folder, .mcap, .db3)")
     parser.add_argument("--out", default="out/infer", help="output folder (default: out/infer)")
     parser.add_argument("--weights", default=None, help="folder with handsegnet.pt, posenet.pt, poseprior.pt "
                         "(default: the shipped weights)")
@@ -31,6 +36,14 @@ def configure(parser):
     parser.add_argument("--calibration", default=None, help="camera calibration YAML (ROS camera_info format)")
     parser.add_argument("--bone-length", type=float, default=0.043,
                         help="hand-size prior: middle-finger MCP->PIP length, metres")
+    bags = parser.add_argument_group("rosbag2 inputs (tracking, smoothing and the rest as the node's defaults)")
+    bags.add_argument("--image-topic", default=None, help="sensor_msgs/Image or CompressedImage topic "
+                      "(default: found by type)")
+    bags.add_argument("--camera-info-topic", default=None, help="sensor_msgs/CameraInfo topic (default: found by "
+                      "type; 'none': 2D and normalised 3D only)")
+    bags.add_argument("--depth-topic", default=None, help="aligned depth image topic (default: the Image topic "
+                      "with 'depth' in its name, if one; 'none': monocular)")
+    bags.add_argument("--markers", action="store_true", help="also write RViz markers to the pose bag")
 
 
 def run(args) -> int:
@@ -40,7 +53,16 @@ def run(args) -> int:
         raise CommandError(f"--max-hands must be in [1, 8], got {args.max_hands}")
     if not 0.0 < args.threshold < 1.0:
         raise CommandError(f"--threshold must be in (0, 1), got {args.threshold}")
-    jobs = _expand_inputs([Path(p) for p in args.inputs])
+    from hand3d_ros.offline.bags import is_bag
+
+    paths = [Path(p) for p in args.inputs]
+    bags = [p for p in paths if is_bag(p)]
+    status = 0
+    for bag in bags:
+        status = max(status, _bag(bag, args))
+    if len(bags) == len(paths):
+        return status
+    jobs = _expand_inputs([p for p in paths if p not in bags])
     estimator = _estimator(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -52,7 +74,38 @@ def run(args) -> int:
         else:
             total += _image(path, out, estimator, calibration, args.hfov)
     print(f"hand3d infer: {len(jobs)} input(s), {total} hand(s) found; results in {out}/")
-    return 0
+    return status
+
+
+def _bag(path, args) -> int:
+    """One rosbag2 recording: pose bag + trajectory table (see hand3d_ros.offline.bag_infer)."""
+    from tqdm import tqdm
+
+    from hand3d_ros.inference.estimator import build_estimator
+    from hand3d_ros.offline.bag_infer import BagInferConfig, infer_bag, node_parameters
+    from hand3d_ros.offline.bags import BagError
+
+    overrides = {"weights_dir": args.weights or "", "model_config": args.config, "backend": args.backend,
+                 "device": args.device, "allow_random_weights": args.allow_random_weights,
+                 "handedness": args.hand_side, "max_hands": args.max_hands, "detection_threshold": args.threshold,
+                 "reference_bone_length": args.bone_length}
+    try:
+        p = node_parameters(overrides)
+        config = BagInferConfig.from_node_params(p, image_topic=args.image_topic, markers=args.markers,
+                                                 camera_info_topic=args.camera_info_topic, depth_topic=args.depth_topic)
+        with tqdm(desc=path.name, unit="frame", dynamic_ncols=True, delay=0.5) as bar:
+            def progress(done, total):
+                bar.total = total
+                bar.update(done - bar.n)
+
+            report = infer_bag(path, args.out, lambda: build_estimator(p, log=_log), config, progress=progress,
+                               log=_log)
+    except (BagError, FileNotFoundError, ValueError, RuntimeError) as err:
+        raise CommandError(str(err)) from None
+    print(report.summary())
+    if report.interrupted:
+        return 130
+    return 1 if report.read_error else 0
 
 
 def _expand_inputs(paths):
