@@ -1,6 +1,6 @@
 """The node keeps up with a camera: fed image + camera_info at 30 Hz over real DDS, it
-processes a steady share of the frames (issue 16: the node's executor starved its worker
-thread; it processed 4 of 30 frames per second with camera_info).
+processes a steady share of the frames (issue 16: the node's multi-threaded executor
+starved its worker thread; 4 of 30 frames per second were processed with camera_info).
 
 The node runs in its own process through its console entry point (``peers/node.py``, so
 the executor under test is the one ``ros2 run`` gets), with small random-weight networks.
@@ -28,8 +28,9 @@ RATE_HZ, WIDTH, HEIGHT = 30.0, 320, 240
 #: Stream before and during the measurement, seconds.
 WARMUP_S, WINDOW_S = 4.0, 12.0
 #: Least share of the published frames the node must process. Measured on the 2-core
-#: machine under a load average of 6-7 (other jobs): 358 of 360 frames (0.99) with the
-#: single-threaded executor; 129 of 360 (0.36) with the multi-threaded one it replaced.
+#: machine under a load average of 6-9.5 (other jobs), five runs each: 215-358 of 360
+#: frames (0.60-0.99) with the single-threaded executor; 124-255 (0.34-0.71) with the
+#: multi-threaded one it replaced, which failed this bound in 2 of 5 runs.
 MIN_PROCESSED_SHARE = 0.5
 RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
 NODE_ARGS = ("-p", "allow_random_weights:=true", "-p", "max_hands:=1", "-p", "diagnostics_period_s:=0.5",
