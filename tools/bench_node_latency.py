@@ -172,7 +172,8 @@ def run_once(args, npz: Path, size: tuple, depth: bool, camera_info: bool, profi
         probe.create_subscription(DiagnosticArray, "/diagnostics", on_diag,
                                   QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE))
         info_topic = f"{NAMESPACE}/camera_info" if camera_info else f"{NAMESPACE}/camera_info_not_for_the_node"
-        probe.create_subscription(CameraInfo, info_topic, lambda msg: infos.append(time.monotonic()),
+        probe.create_subscription(CameraInfo, info_topic,
+                                  lambda msg: infos.append(msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9),
                                   qos_profile_sensor_data)
         get_client = probe.create_client(GetParameters, f"{NAMESPACE}/hand3d/get_parameters")
         set_client = probe.create_client(SetParameters, f"{NAMESPACE}/hand3d/set_parameters")
@@ -197,7 +198,8 @@ def run_once(args, npz: Path, size: tuple, depth: bool, camera_info: bool, profi
                                     str(int(args.seconds)), "-o", str(profile_out), "-f", "speedscope"],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         diags.clear()
-        spin_for(5.0, until=lambda: bool(diags))
+        if not spin_for(args.start_timeout, until=lambda: bool(diags)):
+            raise RuntimeError("the node stopped publishing diagnostics")
         first_diag = diags[-1]
         infos.clear()
         window[0] = time.time()
@@ -221,6 +223,8 @@ def run_once(args, npz: Path, size: tuple, depth: bool, camera_info: bool, profi
                 value = pending[1].result().values[0] if pending[2] else None
                 pending = None
         elapsed = time.monotonic() - begin
+        if node.poll() is not None or camera.poll() is not None:
+            raise RuntimeError("the node or the camera exited during the run (try --verbose)")
         cpu1, cam1, rss1 = node_meter.cpu_s(), camera_meter.cpu_s(), node_meter.rss_mb()
         window[1] = time.time()
         spin_for(1.0)  # results of the last frames in the window
@@ -233,7 +237,7 @@ def run_once(args, npz: Path, size: tuple, depth: bool, camera_info: bool, profi
         lat = np.array(latencies)
         result.update({
             "seconds": round(elapsed, 1),
-            "published_per_s": len(infos) / elapsed,
+            "published_per_s": published_rate(infos, window),
             "received_per_s": per_s("frames_received"),
             "processed_per_s": per_s("frames_processed"),
             "dropped_per_s": per_s("frames_dropped"),
@@ -269,6 +273,15 @@ def run_once(args, npz: Path, size: tuple, depth: bool, camera_info: bool, profi
         rclpy.try_shutdown()
 
 
+def published_rate(stamps: list, window: list) -> float:
+    """The camera's rate, frames per second, from the stamps (camera clock, seconds) of
+    the camera_info messages received with stamps inside ``window`` (wall clock)."""
+    inside = sorted(t for t in stamps if window[0] <= t <= window[1])
+    if len(inside) < 2 or inside[-1] <= inside[0]:
+        return float("nan")
+    return (len(inside) - 1) / (inside[-1] - inside[0])
+
+
 def print_row(r: dict) -> None:
     params = r["parameter_service_ms"]
     param_text = (f"{params['p50']:.0f}/{params['max']:.0f}" if params["n"] else "-") + \
@@ -287,8 +300,8 @@ def main(argv=None) -> int:
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds of stream before measuring (default 5)")
     parser.add_argument("--size", type=parse_size, action="append",
                         help="image size WxH; repeatable (default 640x480 and 1280x720)")
-    parser.add_argument("--depth", choices=("off", "on", "both"), default="both",
-                        help="runs without / with aligned depth (default both)")
+    parser.add_argument("--depth", choices=("off", "on", "both"),
+                        help="runs without / with aligned depth (default both; off with --images)")
     parser.add_argument("--camera-info", choices=("on", "off", "both"), default="on",
                         help="runs with / without camera_info reaching the node (default on)")
     parser.add_argument("--images", type=Path, help="folder of photos to play instead of rendered frames")
@@ -310,7 +323,7 @@ def main(argv=None) -> int:
     if args.profile is not None and shutil.which("py-spy") is None:
         parser.error("--profile needs py-spy on PATH (pip install py-spy)")
     sizes = args.size or [(640, 480), (1280, 720)]
-    depths = {"off": [False], "on": [True], "both": [False, True]}[args.depth]
+    depths = {"off": [False], "on": [True], "both": [False, True]}[args.depth or ("off" if args.images else "both")]
     infos = {"on": [True], "off": [False], "both": [True, False]}[args.camera_info]
     if args.images is not None and True in depths:
         parser.error("--images has no depth: use --depth off")
@@ -331,7 +344,11 @@ def main(argv=None) -> int:
                 if args.images is not None:
                     arrays = photo_frames(args.images, width, height, args.hold)
                 else:
-                    arrays = render_frames(width, height, args.asset_dir)
+                    try:
+                        arrays = render_frames(width, height, args.asset_dir)
+                    except FileNotFoundError as err:  # the hand meshes are missing
+                        print(f"bench_node_latency: {err}", file=sys.stderr)
+                        return 1
                 npz = Path(tmp) / f"frames_{width}x{height}.npz"
                 np.savez(npz, **arrays)
                 del arrays
