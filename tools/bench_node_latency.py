@@ -5,10 +5,11 @@ Each run starts two processes, as a robot would: ``replay_camera`` playing frame
 hands (rendered sequences of a moving hand, or a folder of photos given by ``--images``)
 in a loop at ``--rate`` (image, camera_info with the same stamp, and 32FC1 depth for the
 depth runs; reliable QoS, like a camera driver), and ``hand3d_node`` (the shipped weights
-unless ``--node-arg`` says otherwise). This process only listens: it counts camera_info
-(the camera's real rate), times image stamp -> HandPose3DArray received (latency, both ends
-on this machine's clock), reads the node's /diagnostics counters, samples the node's CPU
-time and RSS from /proc, and calls the node's get_parameters service twice a second.
+unless ``--node-arg`` says otherwise). This process only listens: it takes the camera's
+real rate from the camera_info stamps, times image stamp -> HandPose3DArray received
+(latency, both ends on this machine's clock), reads the node's /diagnostics counters,
+samples the node's CPU time and RSS from /proc, and calls the node's get_parameters and
+set_parameters services (alternately, setting the value just read) twice a second.
 
 By default it runs 640x480 and 1280x720, each without and with depth, at 30 Hz, and prints
 one row per run: frames published / received / processed / dropped per second, latency
@@ -249,8 +250,8 @@ def run_once(args, npz: Path, size: tuple, depth: bool, camera_info: bool, profi
             "camera_cpu_percent": 100.0 * (cam1 - cam0) / elapsed,
             "node_rss_mb": [round(rss0, 1), round(rss1, 1)],
             "parameter_service_ms": {"n": len(param_ms), "p50": float(np.median(param_ms)) if param_ms else None,
-                                  "max": float(np.max(param_ms)) if param_ms else None,
-                                  "unanswered": int(pending is not None)},
+                                     "max": float(np.max(param_ms)) if param_ms else None,
+                                     "unanswered": int(pending is not None)},
             "backend": last_diag[1].get("backend", "?"),
         })
         return result
