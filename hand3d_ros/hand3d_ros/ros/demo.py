@@ -1,7 +1,8 @@
 """The demo graph in one process: replay camera -> hand3d node -> recorder, one executor.
 
 This is the Python stand-in for a component container: three nodes share one process
-and one multi-threaded executor, and talk over the ROS graph exactly as separate
+and one single-threaded executor (as every node of the package: see ``runner.run_node``;
+the hand3d node runs its networks on its own worker thread), and talk over the ROS graph exactly as separate
 processes would (real topics, real QoS, real serialisation). The camera plays the
 rendered stream at a fixed rate; the hand3d node drops what it cannot keep up with, as
 it would with a live camera; the recorder subscribes like a robot.
@@ -17,7 +18,7 @@ from typing import Callable, Optional
 
 import numpy as np
 import rclpy
-from rclpy.executors import MultiThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 
 from hand3d_ros.data.demo import score_frame, summarize_scores
@@ -70,7 +71,7 @@ def run_graph(sequence_npz: Path, out_dir: Path, options: DemoOptions,
             "output_dir": str(out_dir), "record_debug_image": True, "debug_image_dir": "frames",
             "keep_debug_images": 1, "summary_period_s": 0.0}))
         nodes = [camera, hand3d, recorder]
-        executor = MultiThreadedExecutor(num_threads=3, context=context)
+        executor = SingleThreadedExecutor(context=context)
         for node in nodes:
             executor.add_node(node)
         thread = threading.Thread(target=executor.spin, daemon=True)

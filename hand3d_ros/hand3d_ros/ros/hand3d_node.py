@@ -261,9 +261,10 @@ class Hand3DNode(Node):
 
     def _publish(self, out, header) -> None:
         hands = out.hands
-        self.poses_pub.publish(conversions.hand_pose_array_msg(hands, header))
-        if hands:
-            self.pose_pub.publish(conversions.hand_pose_msg(hands[0], header))
+        poses = conversions.hand_pose_array_msg(hands, header)
+        self.poses_pub.publish(poses)
+        if hands:  # the same message: publish() serialises it, nothing keeps a reference
+            self.pose_pub.publish(poses.hands[0])
         if self.p["publish_tf"]:
             transforms = [
                 t for h in hands
@@ -338,7 +339,7 @@ def main(args=None) -> int:
     """Console script ``hand3d_node`` (``ros2 run hand3d_ros hand3d_node``)."""
     from hand3d_ros.ros.runner import run_node
 
-    return run_node("hand3d_node", Hand3DNode, args, num_threads=2)
+    return run_node("hand3d_node", Hand3DNode, args)
 
 if __name__ == "__main__":
     raise SystemExit(main())

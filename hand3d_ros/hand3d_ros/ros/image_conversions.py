@@ -165,5 +165,13 @@ def rgb_to_image_fields(rgb: np.ndarray) -> dict:
         "encoding": "rgb8",
         "is_bigendian": 0,
         "step": 3 * width,
-        "data": array.array("B", rgb.tobytes()),
+        "data": byte_array(rgb),
     }
+
+
+def byte_array(pixels: np.ndarray) -> array.array:
+    """The bytes of a C-contiguous array as an ``array.array('B')`` (a message's
+    ``data``), copied once (``array.array('B', a.tobytes())`` copies twice)."""
+    out = array.array("B")
+    out.frombytes(memoryview(pixels).cast("B"))
+    return out

@@ -25,7 +25,6 @@ arbitrary images with :meth:`ReplayCamera.publish_frame`.
 """
 from __future__ import annotations
 
-import array
 import threading
 from typing import Optional
 
@@ -42,7 +41,7 @@ from std_msgs.msg import Header
 
 from hand3d_ros.core.camera_model import CameraModel, load_calibration
 from hand3d_ros.data.sources import FrameSource, SourceError, open_source
-from hand3d_ros.ros.image_conversions import rgb_to_image_fields
+from hand3d_ros.ros.image_conversions import byte_array, rgb_to_image_fields
 from hand3d_ros.ros.param_utils import declare_parameters
 from hand3d_ros.ros.params import Param, validate
 
@@ -78,7 +77,7 @@ def depth_to_image_fields(depth_m: np.ndarray) -> dict:
     depth = np.ascontiguousarray(depth_m, dtype="<f4")
     height, width = depth.shape
     return {"height": height, "width": width, "encoding": "32FC1", "is_bigendian": 0, "step": 4 * width,
-            "data": array.array("B", depth.tobytes())}
+            "data": byte_array(depth)}
 
 
 class ReplayCamera(Node):

@@ -7,9 +7,15 @@ from typing import Callable, Optional
 import rclpy
 
 
-def run_node(program: str, make_node: Callable, args=None, num_threads: int = 1,
-             before_destroy: Optional[Callable] = None) -> int:
+def run_node(program: str, make_node: Callable, args=None, before_destroy: Optional[Callable] = None) -> int:
     """Create the node with ``make_node()`` and spin it until Ctrl-C or shutdown.
+
+    Every node spins on one ``SingleThreadedExecutor``: the callbacks are short (the
+    hand3d node hands frames to its own worker thread, which keeps parameter services
+    answering while the networks run). rclpy's ``MultiThreadedExecutor`` hands each
+    callback to a pool thread and meanwhile loops in Python (rebuilding its wait set,
+    polling its futures); with 30 Hz image + camera_info streams on a 2-core machine that
+    loop starved the worker thread of the GIL and the cores (README, *Measured speed*).
 
     Returns the exit status: 0 after a clean shutdown, 1 with one line on stderr
     (``<program>: <reason>``) when the node cannot start (bad parameter, missing file,
@@ -17,13 +23,13 @@ def run_node(program: str, make_node: Callable, args=None, num_threads: int = 1,
     (e.g. to flush files).
     """
     from rclpy.exceptions import ParameterException
-    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
+    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 
     rclpy.init(args=args)
     node = None
     try:
         node = make_node()
-        executor = MultiThreadedExecutor(num_threads=num_threads) if num_threads > 1 else SingleThreadedExecutor()
+        executor = SingleThreadedExecutor()
         executor.add_node(node)
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
