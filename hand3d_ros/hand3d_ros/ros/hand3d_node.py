@@ -318,9 +318,12 @@ class Hand3DNode(Node):
         self.diag_pub.publish(msg)
 
     def destroy_node(self):
-        self._slot.close()
-        if self._worker.is_alive():
-            self._worker.join(timeout=2.0)
+        # Also called (by rclpy's context) on a node whose __init__ failed half-way.
+        slot, worker = getattr(self, "_slot", None), getattr(self, "_worker", None)
+        if slot is not None:
+            slot.close()
+        if worker is not None and worker.is_alive():
+            worker.join(timeout=2.0)
         return super().destroy_node()
 
 

@@ -276,7 +276,8 @@ class Recorder(Node):
         return summary
 
     def destroy_node(self):
-        self.close()
+        if hasattr(self, "_closed"):  # not when __init__ failed half-way (rclpy's context destroys it too)
+            self.close()
         return super().destroy_node()
 
 
