@@ -58,22 +58,40 @@ def hand_pose_array_msg(hands, header) -> HandPose3DArray:
     return HandPose3DArray(header=header, hands=[hand_pose_msg(h, header) for h in hands])
 
 
-def hand_frame_name(hand, prefix: str = "") -> str:
-    """``hand_left`` / ``hand_right`` (``hand_<id>`` when the side is unknown)."""
-    side = SIDE_NAMES.get(int(hand.handedness), "unknown")
-    return f"{prefix}hand_{side}" if side != "unknown" else f"{prefix}hand_{int(hand.hand_id)}"
+def hand_frame_names(hands, prefix: str = "") -> list:
+    """The TF frame name of each hand of one image, unique within the image.
+
+    ``hands`` best first (as published in ``hand_poses``). The best hand of each side is
+    ``hand_left`` / ``hand_right`` (what a controller that wants "the" left hand looks
+    up); further hands given the same side are ``hand_left_<hand_id>`` /
+    ``hand_right_<hand_id>``; a hand whose side is unknown is ``hand_<hand_id>``.
+    ``prefix`` is prepended to every name.
+    """
+    names, used = [], set()
+    for hand in hands:
+        side = SIDE_NAMES.get(int(hand.handedness), "unknown")
+        hand_id = int(hand.hand_id)
+        if side == "unknown":
+            name = f"hand_{hand_id}"
+        else:
+            name = f"hand_{side}" if f"hand_{side}" not in used else f"hand_{side}_{hand_id}"
+        while name in used:  # two hands with one id (not from the tracker): still unique
+            name += "_"
+        used.add(name)
+        names.append(prefix + name)
+    return names
 
 
-def hand_transforms(hand, header, prefix: str = "", keypoint_frames: bool = False) -> list:
-    """TF transforms of one hand: the palm frame under the image's optical frame and,
-    optionally, one frame per keypoint under the palm frame (orientation of the palm).
+def hand_transforms(hand, header, hand_frame: str, keypoint_frames: bool = False) -> list:
+    """TF transforms of one hand: the palm frame ``hand_frame`` (see
+    :func:`hand_frame_names`) under the image's optical frame and, optionally, one frame
+    per keypoint under the palm frame (orientation of the palm).
 
     Empty when the hand has no metric position (no camera_info yet).
     """
     if not np.all(np.isfinite(hand.palm_origin)) or not np.all(np.isfinite(hand.palm_rotation)):
         return []
     parent = header.frame_id
-    hand_frame = hand_frame_name(hand, prefix)
     palm = TransformStamped()
     palm.header.stamp = header.stamp
     palm.header.frame_id = parent

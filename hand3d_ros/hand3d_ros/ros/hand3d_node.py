@@ -265,9 +265,10 @@ class Hand3DNode(Node):
         if hands:
             self.pose_pub.publish(conversions.hand_pose_msg(hands[0], header))
         if self.p["publish_tf"]:
+            names = conversions.hand_frame_names(hands, self.p["frame_prefix"])
             transforms = [
-                t for h in hands
-                for t in conversions.hand_transforms(h, header, self.p["frame_prefix"], self.p["publish_keypoint_frames"])
+                t for h, name in zip(hands, names)
+                for t in conversions.hand_transforms(h, header, name, self.p["publish_keypoint_frames"])
             ]
             if transforms:
                 self._tf_send(transforms)
