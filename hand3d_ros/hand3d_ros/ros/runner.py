@@ -53,11 +53,13 @@ def run_node(program: str, make_node: Callable, args=None, num_threads: int = 1,
              before_destroy: Optional[Callable] = None) -> int:
     """Create the node with ``make_node()`` and spin it until Ctrl-C or shutdown; the
     ``main()`` of a node's process (it takes over SIGINT and SIGTERM for good).
+    ``make_node()`` may also return a list of nodes: they share the process and the
+    executor (see :mod:`hand3d_ros.ros.graph`).
 
     Returns the exit status: 0 after a clean shutdown (SIGINT or SIGTERM, however many,
     whenever they arrive: no traceback), 1 with one line on stderr (``<program>:
     <reason>``) when the node cannot start (bad parameter, missing file, unavailable
-    backend: any exception from ``make_node``). ``before_destroy(node)`` runs before the
+    backend: any exception from ``make_node``). ``before_destroy(node)`` runs before each
     node is destroyed (e.g. to flush files).
     """
     from rclpy.exceptions import ParameterException
@@ -65,10 +67,11 @@ def run_node(program: str, make_node: Callable, args=None, num_threads: int = 1,
 
     stop = StopRequest().install()
     rclpy.init(args=args)
-    node = None
+    nodes = []
     try:
         try:
-            node = make_node()
+            made = make_node()
+            nodes = list(made) if isinstance(made, (list, tuple)) else [made]
         except Exception as err:  # noqa: BLE001 - any start-up failure is one line, not a traceback
             if stop.requested:  # stopped while starting: the failure is the stop's doing
                 return 0
@@ -77,7 +80,8 @@ def run_node(program: str, make_node: Callable, args=None, num_threads: int = 1,
         if stop.requested:
             return 0
         executor = MultiThreadedExecutor(num_threads=num_threads) if num_threads > 1 else SingleThreadedExecutor()
-        executor.add_node(node)
+        for node in nodes:
+            executor.add_node(node)
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
@@ -86,7 +90,7 @@ def run_node(program: str, make_node: Callable, args=None, num_threads: int = 1,
             sys.stderr.write(_one_line(program, err))
             return 1
     finally:
-        if node is not None:
+        for node in reversed(nodes):
             if before_destroy is not None:
                 before_destroy(node)
             node.destroy_node()
