@@ -332,8 +332,9 @@ class Hand3DNode(Node):
         if self._camera_info is None:
             problems.append("no camera_info: no metric 3D")
         if stats["recent_input_loss"] > self.p["input_loss_warn"]:
+            hint = "try image_qos:=reliable" if self.p["image_qos"] != "reliable" else "see 'Large images over DDS'"
             problems.append(f"{100 * stats['recent_input_loss']:.0f} % of the camera's recent frames never arrived "
-                            "(gaps in the image stamps): transport loss? try image_qos:=reliable")
+                            f"(gaps in the image stamps): transport loss? {hint}")
         status.level = DiagnosticStatus.WARN if problems else DiagnosticStatus.OK
         status.message = "; ".join(problems) or "ok"
         status.values = [KeyValue(key=k, value=f"{v:.2f}" if isinstance(v, float) else str(v))

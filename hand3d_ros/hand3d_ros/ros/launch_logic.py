@@ -36,6 +36,13 @@ OWN_ARGUMENTS = (
                    "before anything starts)."),
     LaunchArgument("node_name", "hand3d", "Name of the node."),
     LaunchArgument("namespace", "", "Namespace of the node (its outputs move with it)."),
+    LaunchArgument("replay_source", "", "Also start replay_camera publishing this video, image folder or .npz "
+                   "sequence (looped) on the camera topics; empty: no camera of ours."),
+    LaunchArgument("record_dir", "", "Also start hand3d_recorder writing poses.jsonl and summary.json into this "
+                   "folder; empty: no recorder."),
+    LaunchArgument("single_process", "false", "Run the nodes (hand3d, and replay_camera / hand3d_recorder when "
+                   "asked for) in one process with one executor (hand3d_graph) instead of one process each. "
+                   "Python nodes cannot be loaded into a C++ component container; this is the Python way."),
 )
 
 #: Prefix of the standard QoS override parameters, passed through as given
@@ -140,6 +147,9 @@ def node_settings(args: dict, share_dir: Optional[str],
     remappings, name and namespace; checks every argument (ValueError,
     FileNotFoundError) and RViz (:func:`check_rviz`) before anything starts."""
     use_rviz = _is_true(args.get("use_rviz", "false"))
+    replay_source = args.get("replay_source", "").strip()
+    if replay_source and not (replay_source.isdigit() or os.path.exists(os.path.expanduser(replay_source))):
+        raise FileNotFoundError(f"replay_source not found: {replay_source}")
     settings = {
         "name": args.get("node_name") or "hand3d",
         "namespace": args.get("namespace", ""),
@@ -147,9 +157,41 @@ def node_settings(args: dict, share_dir: Optional[str],
         "remappings": sorted(topics(args).items()),
         "use_rviz": use_rviz,
         "rviz_config": os.path.join(share_dir or "", "rviz", "hand3d.rviz"),
+        "replay_source": os.path.expanduser(replay_source) if replay_source and not replay_source.isdigit()
+        else replay_source,
+        "record_dir": os.path.expanduser(args.get("record_dir", "").strip()),
+        "single_process": _is_true(args.get("single_process", "false")),
     }
     check_rviz(use_rviz, package_exists)
     return settings
+
+
+def processes(settings: dict) -> list:
+    """The processes to start (RViz aside): dicts with ``executable``, ``name`` (None:
+    keep the nodes' own names), ``arguments``, ``parameters``, ``remappings`` and
+    ``ros_arguments``. One per node, or one ``hand3d_graph`` holding every node with
+    ``single_process``. The camera gets the node's input remappings, so its outputs
+    are exactly what the node listens to; the recorder sits in the node's namespace."""
+    name = settings["name"]
+    camera_params = {"source": settings["replay_source"], "loop": True} if settings["replay_source"] else None
+    recorder_params = {"output_dir": settings["record_dir"], "markers_topic": f"{name}/markers",
+                       "debug_image_topic": f"{name}/debug_image"} if settings["record_dir"] else None
+    if settings["single_process"]:
+        nodes = (["camera"] if camera_params else []) + ["hand3d"] + (["recorder"] if recorder_params else [])
+        extra = [p for p in (camera_params, recorder_params) if p]
+        return [{"executable": "hand3d_graph", "name": None, "arguments": nodes,
+                 "parameters": settings["parameters"] + extra, "remappings": settings["remappings"],
+                 "ros_arguments": [] if name == "hand3d" else ["-r", f"hand3d:__node:={name}"]}]
+    plan = []
+    if camera_params:
+        plan.append({"executable": "replay_camera", "name": "replay_camera", "arguments": [],
+                     "parameters": [camera_params], "remappings": settings["remappings"], "ros_arguments": []})
+    plan.append({"executable": "hand3d_node", "name": name, "arguments": [], "parameters": settings["parameters"],
+                 "remappings": settings["remappings"], "ros_arguments": []})
+    if recorder_params:
+        plan.append({"executable": "hand3d_recorder", "name": "hand3d_recorder", "arguments": [],
+                     "parameters": [recorder_params], "remappings": [], "ros_arguments": []})
+    return plan
 
 
 def node_exit_failure(node_name: str, returncode: Optional[int]) -> Optional[str]:
@@ -186,19 +228,24 @@ def generate_launch_description():
 
         args = dict(context.launch_configurations)
         settings = node_settings(args, share, _package_exists)
-        params_file, overrides = settings["parameters"]
-        # Strings stay strings (launch_ros would read '0' or 'true' in a string as YAML).
-        overrides = {k: ParameterValue(v, value_type=str) if isinstance(v, str) else v for k, v in overrides.items()}
-        node = Node(package="hand3d_ros", executable="hand3d_node", name=settings["name"],
-                    namespace=settings["namespace"], parameters=[params_file, overrides],
-                    remappings=settings["remappings"], output="screen", emulate_tty=True)
 
-        def on_node_exit(event, _context):
-            reason = node_exit_failure(settings["name"], event.returncode)
-            if reason:
-                raise RuntimeError(reason)  # launch shuts everything down and exits 1
+        def typed(parameters):  # strings stay strings (launch_ros would read '0' or 'true' in one as YAML)
+            return [{k: ParameterValue(v, value_type=str) if isinstance(v, str) else v for k, v in p.items()}
+                    if isinstance(p, dict) else p for p in parameters]
 
-        actions = [node, RegisterEventHandler(OnProcessExit(target_action=node, on_exit=on_node_exit))]
+        actions = []
+        for process in processes(settings):
+            node = Node(package="hand3d_ros", executable=process["executable"], name=process["name"],
+                        namespace=settings["namespace"], parameters=typed(process["parameters"]),
+                        remappings=process["remappings"], arguments=process["arguments"],
+                        ros_arguments=process["ros_arguments"], output="screen", emulate_tty=True)
+
+            def on_exit(event, _context, label=process["name"] or process["executable"]):
+                reason = node_exit_failure(label, event.returncode)
+                if reason:
+                    raise RuntimeError(reason)  # launch shuts everything down and exits 1
+
+            actions += [node, RegisterEventHandler(OnProcessExit(target_action=node, on_exit=on_exit))]
         if settings["use_rviz"]:
             actions.append(Node(package="rviz2", executable="rviz2", name="rviz2",
                                 arguments=["-d", settings["rviz_config"]], output="screen"))

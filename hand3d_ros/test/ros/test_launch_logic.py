@@ -9,6 +9,7 @@ from hand3d_ros.ros.launch_logic import (
     node_exit_failure,
     node_settings,
     parameter_overrides,
+    processes,
     resolve_params_file,
     topics,
 )
@@ -130,6 +131,30 @@ def test_launch_description_when_launch_is_installed():
     description = module.generate_launch_description()
     declared = [e.name for e in description.entities if hasattr(e, "default_value")]
     assert declared == [a.name for a in LAUNCH_ARGUMENTS]
+
+
+def test_processes_one_per_node_or_one_for_all(tmp_path):
+    args = _defaults()
+    assert [p["executable"] for p in processes(node_settings(args, str(PACKAGE)))] == ["hand3d_node"]
+    args.update(replay_source=str(tmp_path), record_dir="~/rec", node_name="hands", image_topic="/rgb")
+    separate = processes(node_settings(args, str(PACKAGE)))
+    assert [(p["executable"], p["name"]) for p in separate] == [
+        ("replay_camera", "replay_camera"), ("hand3d_node", "hands"), ("hand3d_recorder", "hand3d_recorder")]
+    camera, node, recorder = separate
+    assert camera["remappings"] == node["remappings"] and ("image", "/rgb") in camera["remappings"]
+    assert camera["parameters"] == [{"source": str(tmp_path), "loop": True}]
+    assert recorder["parameters"][0] == {"output_dir": str(Path("~/rec").expanduser()),
+                                         "markers_topic": "hands/markers", "debug_image_topic": "hands/debug_image"}
+    args["single_process"] = "true"
+    (graph,) = processes(node_settings(args, str(PACKAGE)))
+    assert graph["executable"] == "hand3d_graph" and graph["name"] is None
+    assert graph["arguments"] == ["camera", "hand3d", "recorder"]
+    assert graph["ros_arguments"] == ["-r", "hand3d:__node:=hands"]  # renames hand3d only
+    assert graph["parameters"] == node["parameters"] + camera["parameters"] + recorder["parameters"]
+    assert graph["remappings"] == node["remappings"]
+    args["replay_source"] = str(tmp_path / "missing.mp4")
+    with pytest.raises(FileNotFoundError, match="missing.mp4"):
+        node_settings(args, str(PACKAGE))
 
 
 def test_the_node_takes_the_launch_arguments(ros_node, spin, node_process_factory, tmp_path):
