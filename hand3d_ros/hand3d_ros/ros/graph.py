@@ -88,7 +88,7 @@ def main(args=None) -> int:
         if isinstance(node, Recorder):
             report(node)
 
-    return run_node("hand3d_graph", lambda: make_nodes(names), argv, num_threads=2, before_destroy=before_destroy)
+    return run_node("hand3d_graph", lambda: make_nodes(names), argv, before_destroy=before_destroy)
 
 
 if __name__ == "__main__":
