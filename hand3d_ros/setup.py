@@ -44,6 +44,7 @@ setup(
             "hand3d_node = hand3d_ros.ros.hand3d_node:main",
             "replay_camera = hand3d_ros.ros.replay_camera:main",
             "hand3d_recorder = hand3d_ros.ros.recorder:main",
+            "hand3d_graph = hand3d_ros.ros.graph:main",
         ],
     },
 )

@@ -6,7 +6,11 @@ so ``get_package_share_directory()`` and ``ros2 run``-style lookups would not fi
 package. This links what colcon would install, so edits to launch/config files are live:
 
 - ``share/ament_index/resource_index/packages/<name>`` (the package marker);
-- ``share/<name>/{package.xml,launch,config,rviz}``;
+- ``share/<name>/package.xml`` and ``share/<name>/{launch,config,rviz}/<file>``: real
+  folders holding one link per file, as ``colcon build --symlink-install`` does.
+  ``ros2 launch PACKAGE FILE`` finds FILE by ``os.walk`` over the share folder, which
+  does not descend into linked folders: a link to the whole ``launch`` folder would
+  hide every launch file. A file added later needs this script run again (``make setup``);
 - ``lib/<name>/<executable>`` for each console script of the package.
 
 Usage: register_ament.py PACKAGE_DIR PREFIX
@@ -15,12 +19,28 @@ import re
 import sys
 from pathlib import Path
 
+#: Package folders installed under share/<name>/ (as setup.py's data_files).
+DATA_FOLDERS = ("launch", "config", "rviz")
+
 
 def link(target: Path, link_path: Path) -> None:
     link_path.parent.mkdir(parents=True, exist_ok=True)
     if link_path.is_symlink() or link_path.exists():
         link_path.unlink()
     link_path.symlink_to(target)
+
+
+def link_files(source_dir: Path, target_dir: Path) -> None:
+    """Make ``target_dir`` a real folder with a link to every file under ``source_dir``
+    (sub-folders as real folders too); links to files that are gone are removed."""
+    if target_dir.is_symlink() or target_dir.is_file():  # a folder link from an older registration
+        target_dir.unlink()
+    target_dir.mkdir(parents=True, exist_ok=True)
+    for stale in [p for p in target_dir.rglob("*") if p.is_symlink() and not p.exists()]:
+        stale.unlink()
+    for path in sorted(source_dir.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            link(path, target_dir / path.relative_to(source_dir))
 
 
 def console_scripts(package_dir: Path) -> list:
@@ -39,9 +59,9 @@ def main(argv) -> int:
     share.mkdir(parents=True, exist_ok=True)
     link(package_dir / "resource" / name, prefix / "share/ament_index/resource_index/packages" / name)
     link(package_dir / "package.xml", share / "package.xml")
-    for sub in ("launch", "config", "rviz"):
+    for sub in DATA_FOLDERS:
         if (package_dir / sub).is_dir():
-            link(package_dir / sub, share / sub)
+            link_files(package_dir / sub, share / sub)
     for script in console_scripts(package_dir):
         source = prefix / "bin" / script
         if source.exists():

@@ -91,6 +91,7 @@ fi
 
 # 4. hand3d_ros itself (editable: code changes need no reinstall; setup.py changes do).
 PKG_HASH=$(inputs_hash "$ROOT/hand3d_ros/setup.py" "$ROOT/hand3d_ros/setup.cfg" "$ROOT/hand3d_ros/package.xml" \
+  "$ROOT/tools/register_ament.py" \
   "$ROOT"/hand3d_ros/launch/* "$ROOT"/hand3d_ros/config/* "$ROOT"/hand3d_ros/rviz/*)
 if ! stamp_ok hand3d_ros "$PKG_HASH"; then
   say "installing hand3d_ros"

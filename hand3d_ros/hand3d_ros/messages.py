@@ -117,10 +117,28 @@ def hand_pose_array(hands, header_msg) -> Msg:
     return Msg(HAND_POSE_ARRAY_TYPE, {"header": header_msg, "hands": [hand_pose(h, header_msg) for h in hands]})
 
 
-def hand_frame_name(hand, prefix: str = "") -> str:
-    """``hand_left`` / ``hand_right`` (``hand_<id>`` when the side is unknown)."""
-    side = SIDE_NAMES.get(int(hand.handedness), "unknown")
-    return f"{prefix}hand_{side}" if side != "unknown" else f"{prefix}hand_{int(hand.hand_id)}"
+def hand_frame_names(hands, prefix: str = "") -> list:
+    """The TF frame name of each hand of one image, unique within the image.
+
+    ``hands`` best first (as published in ``hand_poses``). The best hand of each side is
+    ``hand_left`` / ``hand_right`` (what a controller that wants "the" left hand looks
+    up); further hands given the same side are ``hand_left_<hand_id>`` /
+    ``hand_right_<hand_id>``; a hand whose side is unknown is ``hand_<hand_id>``.
+    ``prefix`` is prepended to every name.
+    """
+    names, used = [], set()
+    for hand in hands:
+        side = SIDE_NAMES.get(int(hand.handedness), "unknown")
+        hand_id = int(hand.hand_id)
+        if side == "unknown":
+            name = f"hand_{hand_id}"
+        else:
+            name = f"hand_{side}" if f"hand_{side}" not in used else f"hand_{side}_{hand_id}"
+        while name in used:  # two hands with one id (not from the tracker): still unique
+            name += "_"
+        used.add(name)
+        names.append(prefix + name)
+    return names
 
 
 def _transform(stamp_msg, parent: str, child: str, xyz, rotation_msg: Msg) -> Msg:
@@ -133,14 +151,14 @@ def _transform(stamp_msg, parent: str, child: str, xyz, rotation_msg: Msg) -> Ms
     })
 
 
-def hand_transforms(hand, stamp_msg, frame_id: str, prefix: str = "", keypoint_frames: bool = False) -> list:
-    """TF transforms of one hand: the palm frame under the image's optical frame
-    ``frame_id`` and, optionally, one frame per keypoint under the palm frame
-    (orientation of the palm). Empty when the hand has no metric position (no camera_info).
+def hand_transforms(hand, stamp_msg, frame_id: str, hand_frame: str, keypoint_frames: bool = False) -> list:
+    """TF transforms of one hand: the palm frame ``hand_frame`` (see :func:`hand_frame_names`)
+    under the image's optical frame ``frame_id`` and, optionally, one frame per keypoint
+    under the palm frame (orientation of the palm). Empty when the hand has no metric
+    position (no camera_info).
     """
     if not np.all(np.isfinite(hand.palm_origin)) or not np.all(np.isfinite(hand.palm_rotation)):
         return []
-    hand_frame = hand_frame_name(hand, prefix)
     out = [_transform(stamp_msg, frame_id, hand_frame, hand.palm_origin, quaternion(hand.palm_rotation))]
     if keypoint_frames:
         # Keypoints expressed in the palm frame: R^T (x - origin).

@@ -4,6 +4,8 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
+
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 SOURCE = PACKAGE_DIR / "hand3d_ros"
 
@@ -77,3 +79,13 @@ def test_messages_package_xml():
     assert root.get("format") == "3"
     assert root.findtext("member_of_group") == "rosidl_interface_packages"
     assert root.find("export/build_type").text == "ament_cmake"
+
+
+def test_rviz2_is_an_optional_dependency():
+    """rosdep installs RViz unless HAND3D_ROS_NO_RVIZ=1 (headless machines); the launch
+    checks for it only with use_rviz:=true."""
+    package = pytest.importorskip("catkin_pkg.package")
+    parsed = package.parse_package(str(PACKAGE_DIR / "package.xml"))
+    for env, expected in (({}, True), ({"HAND3D_ROS_NO_RVIZ": "1"}, False)):
+        parsed.evaluate_conditions(env)
+        assert any(d.name == "rviz2" and d.evaluated_condition for d in parsed.exec_depends) is expected, env

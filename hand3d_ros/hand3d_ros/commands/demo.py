@@ -127,6 +127,7 @@ def _write_pictures(out, npz, per_frame, max_gif_frames: int = 90) -> None:
     import numpy as np
     from PIL import Image as PILImage
 
+    from hand3d_ros.core.metric3d import ScaleSource
     from hand3d_ros.data.render.gltf import quaternion_xyzw_to_matrix
     from hand3d_ros.visualize import View3DStyle, draw_3d_view
 
@@ -141,7 +142,7 @@ def _write_pictures(out, npz, per_frame, max_gif_frames: int = 90) -> None:
         left = np.asarray(PILImage.open(path).convert("RGB"))
         view_hands = []
         for h in hands:  # as published: keypoints_3d and hand_pose (the hand's TF frame)
-            metric = bool(h["scale_source"])
+            metric = ScaleSource(h["scale_source"]).is_metric
             position, orientation = h["hand_pose"]["position"], h["hand_pose"]["orientation"]
             view_hands.append(SimpleNamespace(
                 xyz=np.array([[q["x"], q["y"], q["z"]] for q in h["keypoints_3d"]], float)

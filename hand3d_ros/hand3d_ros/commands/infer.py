@@ -174,6 +174,8 @@ def hand_to_dict(hand) -> dict:
 
     import numpy as np
 
+    from hand3d_ros.core.metric3d import ScaleSource
+
     def clean(value):
         if isinstance(value, np.ndarray):
             return clean(value.tolist())
@@ -190,7 +192,7 @@ def hand_to_dict(hand) -> dict:
         "handedness_score": clean(hand.handedness_score), "score": clean(hand.score),
         "crop_box": clean(hand.crop_box), "keypoints_2d_px": clean(hand.uv), "keypoint_scores": clean(hand.uv_score),
         "keypoints_3d_normalized": clean(hand.w_rel), "keypoints_3d_m": clean(hand.xyz),
-        "scale_source": ["none", "hand_size_prior", "depth"][int(hand.scale_source)],
+        "scale_source": ScaleSource(int(hand.scale_source)).name.lower(),
         "reference_bone_length_m": clean(hand.bone_length_m), "reprojection_error_px": clean(hand.reprojection_error_px),
         "palm_origin_m": clean(hand.palm_origin), "palm_rotation": clean(hand.palm_rotation),
         "viewpoint_rotation": clean(hand.viewpoint),

@@ -59,9 +59,16 @@ __all__ = [
 class ScaleSource(IntEnum):
     """How the metric scale was obtained (same numbers as ``hand3d_msgs/HandPose3D.SCALE_*``)."""
 
-    NONE = 0  #: no intrinsics (or no valid solution): metric keypoints are NaN
+    NONE = 0  #: no (valid) intrinsics, e.g. no camera_info yet: metric keypoints are NaN
     HAND_SIZE_PRIOR = 1  #: monocular: reference bone length from the hand-size prior
     DEPTH = 2  #: from the aligned depth image
+    TOO_FEW_KEYPOINTS = 3  #: intrinsics known, but fewer than 2 confident keypoints (or no wrist): NaN
+    NO_SOLUTION = 4  #: intrinsics and keypoints, but no placement in front of the camera: NaN
+
+    @property
+    def is_metric(self) -> bool:
+        """True when the metric keypoints are valid (HAND_SIZE_PRIOR or DEPTH)."""
+        return self in (ScaleSource.HAND_SIZE_PRIOR, ScaleSource.DEPTH)
 
 
 @dataclass
@@ -774,12 +781,12 @@ def solve_with_depth(w_rel, uv, score, K, depth_m, hand_mask=None, config: Metri
 # --------------------------------------------------------------------------- together
 
 
-def _none_result(reason: str) -> MetricResult:
+def _none_result(reason: str, source: ScaleSource = ScaleSource.NONE) -> MetricResult:
     return MetricResult(
         xyz_cam=np.full((NUM_KEYPOINTS, 3), np.nan),
         translation=np.full(3, np.nan),
         scale=float("nan"),
-        scale_source=ScaleSource.NONE,
+        scale_source=source,
         reprojection_error_px=float("nan"),
         reason=reason,
         num_keypoints_used=0,
@@ -793,7 +800,9 @@ def lift_to_metric(w_rel, uv, score, K, config: MetricConfig | None = None, dept
     measured within ``config.depth_keypoint_gate_m`` of the fitted hand then move toward
     their measured positions by ``config.depth_keypoint_blend``), otherwise the
     hand-size prior (:func:`solve_translation` then :func:`refine_scale_translation`). Without intrinsics (``K`` None or invalid) there
-    is no metric answer: ``scale_source`` NONE and NaN keypoints.
+    is no metric answer: ``scale_source`` NONE and NaN keypoints; with intrinsics but too
+    few confident keypoints, TOO_FEW_KEYPOINTS; with no placement in front of the
+    camera, NO_SOLUTION (NaN keypoints in both).
 
     Args:
         w_rel: (21, 3) relative pose, unitless, reference bone = 1, camera axes.
@@ -841,9 +850,9 @@ def lift_to_metric(w_rel, uv, score, K, config: MetricConfig | None = None, dept
 
     prefix = f"{reason}; " if reason else ""
     if num_used < 2 or not root_ok:
-        return _none_result(f"{prefix}too few usable keypoints ({num_used} < 2)")
+        return _none_result(f"{prefix}too few usable keypoints ({num_used} < 2)", ScaleSource.TOO_FEW_KEYPOINTS)
     if placement is None:
-        return _none_result(f"{prefix}no solution in front of the camera")
+        return _none_result(f"{prefix}no solution in front of the camera", ScaleSource.NO_SOLUTION)
     s, t, R = placement
     xyz = t + s * (w_rel @ R.T)
     return MetricResult(

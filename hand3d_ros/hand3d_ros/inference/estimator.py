@@ -196,7 +196,7 @@ class HandEstimator:
         hand, metric = track.detection.payload
         smooth = self.config.smoothing
         uv = track.uv if smooth else track.uv_raw
-        if metric.scale_source == ScaleSource.NONE:
+        if not ScaleSource(metric.scale_source).is_metric:
             xyz = np.full((21, 3), np.nan)
         else:
             xyz = track.xyz if smooth and track.xyz is not None else metric.xyz_cam

@@ -402,9 +402,9 @@ class _FrameWriter:
         header = messages.header(stamp_msg, frame_id)
         writer.write(config.poses_topic, messages.hand_pose_array(hands, header), stamp)
         if config.tf:
-            transforms = [t for h in hands for t in messages.hand_transforms(h, stamp_msg, frame_id,
-                                                                             config.frame_prefix,
-                                                                             config.keypoint_frames)]
+            names = messages.hand_frame_names(hands, config.frame_prefix)
+            transforms = [t for h, name in zip(hands, names)
+                          for t in messages.hand_transforms(h, stamp_msg, frame_id, name, config.keypoint_frames)]
             if transforms:
                 writer.write(config.tf_topic, messages.tf_message(transforms), stamp)
         if config.markers:

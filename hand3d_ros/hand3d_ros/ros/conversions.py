@@ -43,9 +43,13 @@ def hand_pose_array_msg(hands, header):
     return to_ros(messages.hand_pose_array(hands, header))
 
 
-def hand_transforms(hand, header, prefix: str = "", keypoint_frames: bool = False) -> list:
+#: See :func:`hand3d_ros.messages.hand_frame_names` (unique TF frame names per image).
+hand_frame_names = messages.hand_frame_names
+
+
+def hand_transforms(hand, header, hand_frame: str, keypoint_frames: bool = False) -> list:
     """TF transforms of one hand (see :func:`hand3d_ros.messages.hand_transforms`)."""
-    return to_ros(messages.hand_transforms(hand, header.stamp, header.frame_id, prefix, keypoint_frames))
+    return to_ros(messages.hand_transforms(hand, header.stamp, header.frame_id, hand_frame, keypoint_frames))
 
 
 def hand_markers(hand, header, lifetime_s: float, joint_diameter_m: float = 0.012, bone_width_m: float = 0.006) -> list:

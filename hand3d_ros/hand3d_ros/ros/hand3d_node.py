@@ -32,6 +32,7 @@ from visualization_msgs.msg import MarkerArray
 
 from hand3d_ros.core.camera_model import CameraModel
 from hand3d_ros.ros import conversions
+from hand3d_ros.ros.frame_gaps import StampGaps
 from hand3d_ros.ros.image_conversions import (
     ImageError,
     ImageLimits,
@@ -48,6 +49,14 @@ from hand3d_ros.ros.params import PARAMS, validate, validate_all
 RESULT_QOS = QoSProfile(depth=10, reliability=QoSReliabilityPolicy.RELIABLE, history=QoSHistoryPolicy.KEEP_LAST)
 #: As tf2_ros.TransformBroadcaster.
 TF_QOS = QoSProfile(depth=100, reliability=QoSReliabilityPolicy.RELIABLE, durability=QoSDurabilityPolicy.VOLATILE)
+
+#: Camera subscriptions by the image_qos parameter: sensor data (best effort, keep last 5)
+#: or the same history, reliable.
+CAMERA_QOS = {
+    "sensor_data": qos_profile_sensor_data,
+    "reliable": QoSProfile(depth=qos_profile_sensor_data.depth, reliability=QoSReliabilityPolicy.RELIABLE,
+                           history=QoSHistoryPolicy.KEEP_LAST),
+}
 
 LOG_THROTTLE_S = 5.0
 
@@ -90,22 +99,24 @@ class Hand3DNode(Node):
         self._latencies_ms = deque(maxlen=500)
         self._out_stamps = deque(maxlen=200)
         self._in_stamps = deque(maxlen=200)
+        self._gaps = StampGaps(pause_s=float(self.p["input_pause_s"]))
         self._skipped = 0
         self._processed = 0
         self._debug_published = 0
         self._last_logged: dict = {}
         self._live_hand_ids: set = set()
 
+        camera_qos = CAMERA_QOS[self.p["image_qos"]]
         if self.p["use_compressed"]:
             self.create_subscription(CompressedImage, "image/compressed", self._on_compressed,
-                                     qos_profile_sensor_data, qos_overriding_options=qos_overrides)
+                                     camera_qos, qos_overriding_options=qos_overrides)
         else:
-            self.create_subscription(Image, "image", self._on_image, qos_profile_sensor_data,
+            self.create_subscription(Image, "image", self._on_image, camera_qos,
                                      qos_overriding_options=qos_overrides)
-        self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, qos_profile_sensor_data,
+        self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, camera_qos,
                                  qos_overriding_options=qos_overrides)
         if self.p["use_depth"]:
-            self.create_subscription(Image, "depth", self._on_depth, qos_profile_sensor_data,
+            self.create_subscription(Image, "depth", self._on_depth, camera_qos,
                                      qos_overriding_options=qos_overrides)
 
         self.pose_pub = self.create_publisher(HandPose3D, "hand_pose", RESULT_QOS, qos_overriding_options=qos_overrides)
@@ -161,12 +172,17 @@ class Hand3DNode(Node):
 
     # -------------------------------------------------------------- callbacks
     def _on_image(self, msg: Image) -> None:
-        self._in_stamps.append(time.monotonic())
+        self._received(msg)
         self._slot.put(_Frame(msg, compressed=False))
 
     def _on_compressed(self, msg: CompressedImage) -> None:
-        self._in_stamps.append(time.monotonic())
+        self._received(msg)
         self._slot.put(_Frame(msg, compressed=True))
+
+    def _received(self, msg) -> None:
+        self._in_stamps.append(time.monotonic())
+        with self._stats_lock:
+            self._gaps.add(_stamp_s(msg.header))
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         k = np.asarray(msg.k, dtype=np.float64).reshape(3, 3)
@@ -266,9 +282,10 @@ class Hand3DNode(Node):
         if hands:  # the same message: publish() serialises it, nothing keeps a reference
             self.pose_pub.publish(poses.hands[0])
         if self.p["publish_tf"]:
+            names = conversions.hand_frame_names(hands, self.p["frame_prefix"])
             transforms = [
-                t for h in hands
-                for t in conversions.hand_transforms(h, header, self.p["frame_prefix"], self.p["publish_keypoint_frames"])
+                t for h, name in zip(hands, names)
+                for t in conversions.hand_transforms(h, header, name, self.p["publish_keypoint_frames"])
             ]
             if transforms:
                 self._tf_send(transforms)
@@ -287,8 +304,12 @@ class Hand3DNode(Node):
             lat = np.array(self._latencies_ms)
             out_rate = _rate(self._out_stamps)
             processed = self._processed
+            camera_rate, missing, recent_loss = self._gaps.rate_hz(), self._gaps.missing_total, self._gaps.recent_loss()
         return {
             "input_rate_hz": _rate(self._in_stamps),
+            "camera_rate_hz": camera_rate,
+            "frames_missing_before_node": missing,
+            "recent_input_loss": recent_loss,
             "output_rate_hz": out_rate,
             "latency_p50_ms": float(np.percentile(lat, 50)) if lat.size else float("nan"),
             "latency_p99_ms": float(np.percentile(lat, 99)) if lat.size else float("nan"),
@@ -306,12 +327,17 @@ class Hand3DNode(Node):
     def _publish_diagnostics(self) -> None:
         stats = self.stats()
         status = DiagnosticStatus(name=f"{self.get_fully_qualified_name()}: hand pose", hardware_id=stats["backend"])
-        status.level = DiagnosticStatus.OK
-        status.message = "ok"
-        if self._camera_info is None:
-            status.level, status.message = DiagnosticStatus.WARN, "no camera_info: no metric 3D"
+        problems = []  # most fundamental first
         if stats["frames_received"] == 0:
-            status.level, status.message = DiagnosticStatus.WARN, "no images received"
+            problems.append("no images received")
+        if self._camera_info is None:
+            problems.append("no camera_info: no metric 3D")
+        if stats["recent_input_loss"] > self.p["input_loss_warn"]:
+            hint = "try image_qos:=reliable" if self.p["image_qos"] != "reliable" else "see 'Large images over DDS'"
+            problems.append(f"{100 * stats['recent_input_loss']:.0f} % of the camera's recent frames never arrived "
+                            f"(gaps in the image stamps): transport loss? {hint}")
+        status.level = DiagnosticStatus.WARN if problems else DiagnosticStatus.OK
+        status.message = "; ".join(problems) or "ok"
         status.values = [KeyValue(key=k, value=f"{v:.2f}" if isinstance(v, float) else str(v))
                          for k, v in stats.items()]
         msg = DiagnosticArray(status=[status])
@@ -319,9 +345,12 @@ class Hand3DNode(Node):
         self.diag_pub.publish(msg)
 
     def destroy_node(self):
-        self._slot.close()
-        if self._worker.is_alive():
-            self._worker.join(timeout=2.0)
+        # Also called (by rclpy's context) on a node whose __init__ failed half-way.
+        slot, worker = getattr(self, "_slot", None), getattr(self, "_worker", None)
+        if slot is not None:
+            slot.close()
+        if worker is not None and worker.is_alive():
+            worker.join(timeout=2.0)
         return super().destroy_node()
 
 

@@ -48,6 +48,14 @@ PARAMS = (
     # Inputs (fixed at start-up: they decide the subscriptions).
     Param("use_compressed", False, "Subscribe to image/compressed (JPEG/PNG) instead of image.", read_only=True),
     Param("use_depth", False, "Subscribe to depth (aligned to the image; 16UC1 mm or 32FC1 m) for the metric scale.", read_only=True),
+    Param("image_qos", "sensor_data", "QoS of the camera subscriptions (image, camera_info, depth). sensor_data: "
+          "best effort, matches every publisher, but a lost fragment loses the whole image; reliable: lost "
+          "fragments are resent (far fewer large images lost over DDS), matches only reliable publishers "
+          "(most drivers, image_publisher, ros2 bag play).", choices=("sensor_data", "reliable"), read_only=True),
+    Param("input_pause_s", 2.0, "A gap between image stamps longer than this is a pause of the camera, not "
+          "frames lost on the way, seconds.", min=0.05, max=60.0, read_only=True),
+    Param("input_loss_warn", 0.1, "Diagnostics warn when more than this fraction of the camera's recent frames "
+          "(judged from gaps in the image stamps) never reached the node.", min=0.0, max=1.0),
     Param("depth_max_time_offset_s", 0.05, "Largest stamp difference between an image and the depth used with it, seconds.",
           min=0.0, max=1.0),
     Param("max_image_pixels", 4096 * 4096, "Images with more pixels than this are skipped (not resized).",

@@ -276,7 +276,8 @@ class Recorder(Node):
         return summary
 
     def destroy_node(self):
-        self.close()
+        if hasattr(self, "_closed"):  # not when __init__ failed half-way (rclpy's context destroys it too)
+            self.close()
         return super().destroy_node()
 
 
@@ -288,12 +289,14 @@ def main(args=None) -> int:
     """
     from hand3d_ros.ros.runner import run_node
 
-    def report(node):
-        summary = node.close()
-        counts = ", ".join(f"{topic}: {n}" for topic, n in sorted(summary["counts"].items()))
-        sys.stderr.write(f"hand3d_recorder: wrote {node.output_dir} ({counts})\n")
-
     return run_node("hand3d_recorder", Recorder, args, before_destroy=report)
+
+
+def report(node: Recorder) -> None:
+    """Close the recording and say on stderr where it went and what it counted."""
+    summary = node.close()
+    counts = ", ".join(f"{topic}: {n}" for topic, n in sorted(summary["counts"].items()))
+    sys.stderr.write(f"hand3d_recorder: wrote {node.output_dir} ({counts})\n")
 
 
 if __name__ == "__main__":

@@ -275,8 +275,9 @@ class ReplayCamera(Node):
         return SetParametersResult(successful=True)
 
     def destroy_node(self):
-        if self.source is not None:
-            self.source.close()
+        source = getattr(self, "source", None)  # None too when __init__ failed half-way
+        if source is not None:
+            source.close()
         return super().destroy_node()
 
 

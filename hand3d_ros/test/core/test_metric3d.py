@@ -1,4 +1,6 @@
 """Tests for hand3d_ros.core.metric3d: synthetic hands seen by a synthetic camera."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
@@ -19,6 +21,7 @@ from hand3d_ros.core.metric3d import (
 )
 
 WIDTH, HEIGHT = 640, 480
+PACKAGE_ROOT = Path(__file__).resolve().parents[3]  # the repository: hand3d_msgs beside hand3d_ros
 
 # Hand-local frame of a right hand: fingers along +x, palm facing +z, thumb towards -y.
 # MCP (or thumb CMC) positions in units of the reference bone, and phalanx lengths
@@ -273,6 +276,28 @@ def test_lift_to_metric_without_intrinsics():
         assert result.scale_source == ScaleSource.NONE == 0
         assert np.all(np.isnan(result.xyz_cam)) and np.isnan(result.scale)
         assert "intrinsics" in result.reason
+
+
+def test_lift_to_metric_too_few_confident_keypoints_is_not_no_camera_info():
+    """With intrinsics but fewer than 2 confident keypoints the answer is NaN too, with
+    its own scale_source (not NONE, which means "no camera_info")."""
+    rng = np.random.default_rng(12)
+    xyz, w_rel, t, K = random_scene(rng)
+    uv = project_points(xyz, K)
+    score = np.zeros(21)
+    score[0] = 1.0  # only the wrist is confident
+    result = lift_to_metric(w_rel, uv, score, K)
+    assert result.scale_source == ScaleSource.TOO_FEW_KEYPOINTS == 3 and not result.scale_source.is_metric
+    assert np.all(np.isnan(result.xyz_cam)) and "too few usable keypoints" in result.reason
+    assert lift_to_metric(w_rel, uv, np.ones(21), K).scale_source.is_metric
+
+
+def test_scale_sources_match_the_message_constants():
+    import re
+
+    msg = (PACKAGE_ROOT / "hand3d_msgs" / "msg" / "HandPose3D.msg").read_text()
+    constants = {name: int(value) for name, value in re.findall(r"^uint8 SCALE_(\w+)=(\d+)", msg, re.M)}
+    assert constants == {member.name: int(member) for member in ScaleSource}
 
 
 def test_metric_config_validates():

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.ros
 FRAME = "test_camera_optical_frame"
 WIDTH, HEIGHT = 160, 120
 RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
-NODE_ARGS = ("-p", "allow_random_weights:=true", "-p", "detection_threshold:=0.01",
+NODE_ARGS = ("-p", "allow_random_weights:=true", "-p", "detection_threshold:=0.01", "-p", "crop_margin:=2",
              "-p", "min_hand_score:=0.0", "-p", "backend:=torch", "-p", "max_hands:=1",
              "-p", "diagnostics_period_s:=0.5", "-p", "tracking:=false",
              "-p", "handedness:=right")
@@ -136,6 +136,8 @@ def test_parameters_are_validated(driver, set_parameters):
     assert not bad_type.successful
     (ok,) = set_parameters(driver.node, node_name, smoothing_beta=0.2)
     assert ok.successful, ok.reason
+    (ok_int_for_float,) = set_parameters(driver.node, node_name, smoothing_beta=1)  # as `ros2 param set ... 1`
+    assert ok_int_for_float.successful, ok_int_for_float.reason
     (ok_handedness,) = set_parameters(driver.node, node_name, handedness="left")
     assert ok_handedness.successful
     driver.poses.clear()

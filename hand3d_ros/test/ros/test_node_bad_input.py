@@ -68,7 +68,10 @@ class Client:
     def _on_diag(self, msg):
         for status in msg.status:
             if status.name.startswith(self.ns + "/"):
-                self.diag.append({kv.key: kv.value for kv in status.values})
+                self.diag.append({kv.key: kv.value for kv in status.values}
+                                 | {"level": str(int.from_bytes(bytes(status.level), "little")
+                                                 if isinstance(status.level, bytes) else int(status.level)),
+                                    "message": status.message})
 
     def stamp(self):
         self.seq += 1
@@ -268,3 +271,41 @@ def test_flood_drops_frames_keeps_memory_flat_and_ctrl_c_is_quick(ros_node, spin
     # The node itself is gone within tens of milliseconds; the rest is the Python
     # interpreter unloading torch (0.7-0.8 s on the 2-core CI machine) and rclpy (0.2 s).
     assert elapsed < MAX_CTRL_C_S, f"Ctrl-C took {elapsed:.2f} s"
+
+
+def test_reliable_image_qos_and_frames_lost_before_the_node(ros_node, spin, node_factory):
+    """image_qos:=reliable matches reliable cameras only; frames that never arrive (here
+    a 30 Hz camera's frames 0, 1 of every 6 arrive, as over a lossy transport) show in the
+    diagnostics from the gaps in the stamps, and turn them to WARN."""
+    node = node_factory("/lossy", "-p", "image_qos:=reliable", "-p", "input_loss_warn:=0.3")
+    client = Client(ros_node, spin, "/lossy")
+    reliable_pub = ros_node.create_publisher(Image, "/lossy/image", RELIABLE)
+    assert spin(ros_node, lambda: reliable_pub.get_subscription_count() == 1, timeout_s=60)
+    spin(ros_node, lambda: False, timeout_s=0.5)
+    assert client.image_pub.get_subscription_count() == 0, "a reliable subscription matched a best-effort camera"
+
+    rgb = (np.random.default_rng(0).random((HEIGHT, WIDTH, 3)) * 255).astype(np.uint8)
+    period_ns = 33_333_333
+    sent = []
+
+    def send_two_of_six():
+        k = len(sent) // 2 * 6 + len(sent) % 2  # camera frames 0, 1, 6, 7, 12, 13, ...
+        msg = Image(height=HEIGHT, width=WIDTH, encoding="rgb8", step=3 * WIDTH, data=rgb.tobytes())
+        msg.header.frame_id = FRAME
+        msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(5_000_000_000 + k * period_ns, 10**9)
+        reliable_pub.publish(msg)
+        sent.append(k)
+
+    def judged():
+        return bool(client.diag) and int(client.diag[-1]["frames_received"]) >= 30 and \
+            client.diag[-1]["camera_rate_hz"] != "nan"
+
+    assert spin(ros_node, judged, timeout_s=60, action=send_two_of_six, period_s=0.03), client.diag[-1:]
+    diag = client.last_diag()
+    received = int(diag["frames_received"])
+    assert float(diag["camera_rate_hz"]) == pytest.approx(30.0, rel=0.05)
+    assert float(diag["recent_input_loss"]) == pytest.approx(4 / 6, abs=0.05)
+    assert int(diag["frames_missing_before_node"]) == pytest.approx(2 * received, abs=6)
+    assert diag["level"] == "1" and "never arrived" in diag["message"], diag
+    code, _, output = node.stop()
+    assert code == 0, output

@@ -125,7 +125,7 @@ def test_shipped_weights_through_the_node(ros_node, spin, node_process, sequence
         uv = np.array([[k.u, k.v] for k in pose.keypoints_2d])
         errors_2d.append(np.linalg.norm(uv - sequence["uv"][t], axis=1)[visible])
         xyz = np.array([[p.x, p.y, p.z] for p in pose.keypoints_3d])
-        if pose.scale_source != pose.SCALE_NONE:
+        if pose.scale_source in (pose.SCALE_HAND_SIZE_PRIOR, pose.SCALE_DEPTH):
             errors_3d.append(np.linalg.norm(xyz - sequence["xyz"][t], axis=1)[visible] * 1000.0)
             assert np.all(xyz[:, 2] > 0)
             # overlay check (what RViz shows over the image): the metric keypoints, projected

@@ -55,3 +55,41 @@ def test_cross_parameter_check():
 def test_readme_parameter_table_is_current():
     readme = (PACKAGE.parent / "README.md").read_text()
     assert markdown_table() in readme, "README's parameter table differs: regenerate it from params.markdown_table()"
+
+
+@pytest.mark.parametrize("table_module", ["hand3d_node", "replay_camera", "recorder"])
+def test_every_node_accepts_integers_for_float_parameters(ros_node, table_module):
+    """``-p fps:=15`` (an INTEGER to rclpy) on the command line, in YAML/launch overrides
+    and at run time sets a float parameter of every node; the value is a float."""
+    pytest.importorskip("rclpy")
+    import importlib
+
+    import rclpy
+    from rclpy.parameter import Parameter
+
+    from hand3d_ros.ros.param_utils import declare_parameters
+
+    specs = importlib.import_module(f"hand3d_ros.ros.{table_module}").PARAMS
+    floats = [s for s in specs if isinstance(s.default, float) and any(
+        s.min <= v <= s.max for v in range(int(s.min), int(s.max) + 1))]
+    assert floats or table_module == "recorder"
+    if not floats:  # the recorder's one float (summary_period_s) takes integers too
+        floats = [s for s in specs if isinstance(s.default, float)]
+    whole = {s.name: next(v for v in range(int(s.min), int(s.max) + 1) if s.min <= v <= s.max) for s in floats}
+    half = len(floats) // 2
+    cli = [a for s in floats[:half] for a in ("-p", f"{s.name}:={whole[s.name]}")]
+    overrides = [Parameter(s.name, value=whole[s.name]) for s in floats[half:]]
+    node = rclpy.create_node("int_for_float", context=ros_node.context, cli_args=["--ros-args", *cli],
+                             parameter_overrides=overrides)
+    try:
+        values = declare_parameters(node, specs)
+        for s in floats:
+            assert values[s.name] == whole[s.name] and isinstance(values[s.name], float), s.name
+            assert node.get_parameter(s.name).type_ == Parameter.Type.DOUBLE
+        changeable = [s for s in floats if not s.read_only]
+        if changeable and hasattr(node, "add_pre_set_parameters_callback"):  # rclpy >= Iron
+            (result,) = node.set_parameters([Parameter(changeable[0].name, value=whole[changeable[0].name])])
+            assert result.successful, result.reason
+            assert isinstance(node.get_parameter(changeable[0].name).value, float)
+    finally:
+        node.destroy_node()

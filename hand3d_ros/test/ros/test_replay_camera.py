@@ -128,7 +128,7 @@ def test_loop_with_max_frames_and_fov_guess(ros_node, start_peer, spin, tmp_path
         cv2.imwrite(str(tmp_path / f"{i}.png"), np.ascontiguousarray(rgb[..., ::-1]))
     listener = Listener(ros_node, "/loop")
     peer = start_peer("replay_camera.py", "--ros-args", "-r", "__ns:=/loop", "-p", f"source:={tmp_path}",
-                      "-p", "fps:=30.0", "-p", "loop:=true", "-p", "max_frames:=5", "-p", "hfov_deg:=90.0",
+                      "-p", "fps:=30", "-p", "loop:=true", "-p", "max_frames:=5", "-p", "hfov_deg:=90.0",
                       "-p", "wait_for_subscribers:=1", "-p", "shutdown_when_done:=true", "-p", "shutdown_delay_s:=0.3")
     assert spin(ros_node, lambda: len(listener.images) == len(listener.infos) == 5, timeout_s=PEER_TIMEOUT_S)
     assert _wait_exit(peer) == 0
