@@ -22,11 +22,13 @@ from typing import Callable
 import numpy as np
 
 from hand3d_ros.core import keypoints as kp
+from hand3d_ros.core.metric3d import ScaleSource
 
 #: Handedness values of HandPose3D (LEFT, RIGHT, UNKNOWN) and their names.
 SIDE_NAMES = {0: "left", 1: "right", 2: "unknown"}
 #: Scale sources of HandPose3D (SCALE_NONE, SCALE_HAND_SIZE_PRIOR, SCALE_DEPTH).
-SCALE_SOURCE_NAMES = {0: "none", 1: "hand_size_prior", 2: "depth"}
+#: ``hand3d_msgs/HandPose3D.SCALE_*`` value -> name (one home: ``core.metric3d.ScaleSource``).
+SCALE_SOURCE_NAMES = {int(source): source.name.lower() for source in ScaleSource}
 #: visualization_msgs/Marker constants used here (the values of the message definition).
 MARKER_LINE_LIST, MARKER_SPHERE_LIST, MARKER_TEXT_VIEW_FACING = 5, 7, 9
 MARKER_ADD, MARKER_DELETE = 0, 2

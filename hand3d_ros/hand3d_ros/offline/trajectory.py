@@ -9,7 +9,8 @@ Row fields (N rows; K = 21 keypoints in the order of ``core.keypoints``):
   ``keypoints_2d_px`` (K, 2) pixels, ``keypoint_scores`` (K,);
 - ``palm_position_m`` (3,) and ``palm_quaternion_xyzw`` (4,): the palm frame in the
   camera frame (as the ``hand_pose`` of the message and the TF frame);
-- ``scale_source`` ("none" / "hand_size_prior" / "depth"), ``reference_bone_length_m``,
+- ``scale_source`` ("none" / "hand_size_prior" / "depth" / "too_few_keypoints" /
+  "no_solution"; keypoints in metres only with the two valid sources), ``reference_bone_length_m``,
   ``reprojection_error_px``.
 
 The CSV has one column per scalar (``<keypoint>_x_m``, ``<keypoint>_u_px``...) and is
@@ -106,7 +107,7 @@ class TrajectoryTable:
 def hand_row_shapes() -> dict:
     """field -> (shape per row, dtype): what an empty table's arrays look like."""
     scalars = {"stamp_ns": np.int64, "frame": np.int64, "hand_id": np.int64, "side": "<U7",
-               "handedness_score": np.float64, "score": np.float64, "scale_source": "<U15",
+               "handedness_score": np.float64, "score": np.float64, "scale_source": "<U24",
                "reference_bone_length_m": np.float64, "reprojection_error_px": np.float64}
     shapes = {name: ((), dtype) for name, dtype in scalars.items()}
     shapes.update({"palm_position_m": ((3,), np.float64), "palm_quaternion_xyzw": ((4,), np.float64),
