@@ -38,8 +38,8 @@ TOTAL = "total"
 #: CPU flags that make bf16 run natively (otherwise torch emulates it, slower than fp32).
 NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 #: Hint printed when the MediaPipe peer is asked for but missing.
-MEDIAPIPE_HINT = ("pip install mediapipe==0.10.14 (an optional extra for comparison only; it needs numpy<2, so "
-                  "use a separate virtual environment)")
+MEDIAPIPE_HINT = ("make teacher (MediaPipe Hands 0.10.14 in its own venv, .venv-teacher; it needs numpy<2, "
+                  "so it cannot live in the package's venv)")
 
 
 # ------------------------------------------------------------------ pure helpers
@@ -517,6 +517,9 @@ def run_peer(name: str, frames: np.ndarray, settings: BenchSettings, progress=pr
     try:
         import mediapipe
     except ImportError as err:
+        teacher = _teacher_python()
+        if teacher is not None:  # the teacher venv (make teacher) has it: time it there
+            return _peer_in_teacher_venv(teacher, frames, settings, progress)
         progress(f"peer mediapipe: not installed ({err}); {MEDIAPIPE_HINT}")
         return {"name": "mediapipe", "available": False, "reason": f"not installed ({err})", "install": MEDIAPIPE_HINT}
     out = {"name": "mediapipe", "available": True, "version": getattr(mediapipe, "__version__", "unknown"),
@@ -527,6 +530,47 @@ def run_peer(name: str, frames: np.ndarray, settings: BenchSettings, progress=pr
         progress(f"peer mediapipe: failed ({type(err).__name__}: {err})")
         return {"name": "mediapipe", "available": False, "reason": f"{type(err).__name__}: {err}",
                 "install": MEDIAPIPE_HINT}
+    return out
+
+
+def _teacher_python():
+    """The teacher venv's python (``make teacher``), or None."""
+    from hand3d_ros.teacher.client import TeacherError, find_teacher_python
+
+    try:
+        return find_teacher_python()
+    except TeacherError:
+        return None
+
+
+def _peer_in_teacher_venv(python, frames: np.ndarray, settings: BenchSettings, progress) -> dict:
+    """MediaPipe timed in the teacher venv (``teacher/peer_bench.py``) on the same frames,
+    same warm-up, iterations and budget; while it runs, nothing else of ours does."""
+    import json
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "teacher" / "peer_bench.py"
+    progress(f"peer mediapipe: in the teacher venv ({python})")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "frames.npy"
+        np.save(path, np.ascontiguousarray(frames))
+        done = subprocess.run([str(python), str(script), str(path), str(settings.warmup), str(settings.iterations),
+                               str(settings.min_iterations), str(settings.budget_s)],
+                              capture_output=True, text=True)
+    if done.returncode != 0:
+        reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        progress(f"peer mediapipe: failed in the teacher venv ({reason})")
+        return {"name": "mediapipe", "available": False, "reason": reason, "install": MEDIAPIPE_HINT}
+    reply = json.loads(done.stdout.strip().splitlines()[-1])
+    out = {"name": "mediapipe", "available": True, "version": reply["version"],
+           "model": "Hands (legacy solution), model_complexity=1, max_num_hands=1 (teacher venv)"}
+    for mode in ("detect", "track"):
+        samples = [{TOTAL: ms} for ms in reply[mode]["ms"]]
+        p50 = summarize(samples)[TOTAL]["p50"] if samples else None
+        out[mode] = {"stages_ms": summarize(samples), "fps": 1000.0 / p50 if p50 else None,
+                     "iterations": len(samples), "hands_per_frame": float(np.mean(reply[mode]["hands"] or [0]))}
     return out
 
 

@@ -28,6 +28,8 @@ Schedules:
   lower learning rates, mirrored crops with the side label swapped, in-plane rotation,
   colour casts, blur and noise; HandSegNet also zooms the frame (hands from a tenth to most
   of the image). From random weights the same data learns far slower on a CPU (DESIGN.md 8).
+  PosePrior fine-tunes on the teacher's 3D (world landmarks, wrist-relative) of real hands
+  beside the rendered poses.
 - ``test``: a handful of steps for unit tests (no decay).
 """
 from __future__ import annotations
@@ -218,6 +220,8 @@ SCHEDULES = {
                                           val_every=500), _PRIOR_AUG),
         "cpu-long": TrainConfig(Schedule(18000, 32, (1e-3, 1e-4, 1e-5), (12000, 16000), checkpoint_every=500,
                                          val_every=1000), _PRIOR_AUG),
+        "real-finetune": TrainConfig(Schedule(3000, 32, (3e-4, 1e-4, 1e-5), (2000, 2700), checkpoint_every=250,
+                                              val_every=500), _PRIOR_AUG),
         "test": TrainConfig(Schedule(6, 4, (1e-3,), (), checkpoint_every=3, log_every=1, val_every=3,
                                      val_batches=1), _PRIOR_AUG),
     },

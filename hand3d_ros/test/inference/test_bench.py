@@ -71,9 +71,26 @@ def test_report_structure_and_positive_numbers(report):
 
 
 @pytest.mark.skipif(HAVE_MEDIAPIPE, reason="mediapipe is installed here")
-def test_missing_peer_says_how_to_install(report):
+def test_missing_peer_says_how_to_install(tmp_path, monkeypatch):
+    if HAVE_MEDIAPIPE:
+        pytest.skip("mediapipe is importable here: the peer is never missing")
+    monkeypatch.setenv("HAND3D_TEACHER_PYTHON", str(tmp_path / "no-teacher" / "python"))
+    frames = np.zeros((2, 48, 64, 3), np.uint8)
+    peer = bench.run_peer("mediapipe", frames, small_settings(tmp_path), progress=lambda *_: None)
+    assert peer["available"] is False and "make teacher" in peer["install"]
+
+
+def test_the_peer_runs_in_the_teacher_venv(report):
+    from hand3d_ros.teacher.client import TeacherError, find_teacher_python
+
+    try:
+        find_teacher_python()
+    except TeacherError as err:
+        pytest.skip(str(err))
     peer = report[0]["peer"]
-    assert peer["available"] is False and "pip install mediapipe" in peer["install"]
+    assert peer["available"] is True and peer["version"] == "0.10.14", peer
+    for mode in ("detect", "track"):
+        assert peer[mode]["iterations"] >= 2 and _positive(peer[mode]["stages_ms"]["total"])
     assert "mediapipe" in bench.format_report(report[0]).split("peer ")[-1]
 
 
