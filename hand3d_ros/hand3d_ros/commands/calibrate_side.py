@@ -1,10 +1,13 @@
-"""`hand3d calibrate-side`: make a weights folder's ``handedness_score`` mean what it says.
+"""`hand3d calibrate-side`: make a weights folder's ``handedness_score`` mean what it says,
+and fit its detection gate.
 
-    hand3d calibrate-side --weights DIR --real LABELLED_DIR... [--split val] [--write]
+    hand3d calibrate-side --weights DIR --real LABELLED_DIR... [--negatives DIR...] [--split val] [--write]
 
-Fits a logistic calibration of the hand side on teacher-labelled real photos
-(``hand3d_ros.evaluation.side_fit``) and, with ``--write``, stores it in
-``DIR/posenet.pt`` (``calibration`` metadata); the pipeline then uses it.
+Fits a logistic calibration of the hand side on teacher-labelled real photos and the
+detection gate (the mean keypoint score below which a reported hand is dropped) on the
+same photos plus hand-free ones (``hand3d_ros.evaluation.side_fit``); with ``--write``
+both are stored in ``DIR/posenet.pt`` (``calibration`` metadata), where the pipeline and
+the estimator find them.
 """
 from __future__ import annotations
 
@@ -14,6 +17,10 @@ from hand3d_ros.cli import positive_int
 def configure(parser):
     parser.add_argument("--weights", required=True, help="weights folder (its posenet.pt gets the calibration)")
     parser.add_argument("--real", required=True, nargs="+", metavar="DIR", help="hand3d label folders")
+    parser.add_argument("--negatives", nargs="*", default=[], metavar="DIR",
+                        help="hand3d label --negatives folders (hand-free photos) for the detection gate")
+    parser.add_argument("--max-found-loss", type=float, default=0.01,
+                        help="the detection gate may lose at most this fraction of the found hands (default 0.01)")
     parser.add_argument("--split", choices=("train", "val", "test"), default="val",
                         help="sources of this split only (default val)")
     parser.add_argument("--limit", type=positive_int, default=None, help="first N photos of each folder")
@@ -25,11 +32,15 @@ def run(args) -> int:
 
     from hand3d_ros.cli import CommandError
     from hand3d_ros.core.side_calibration import METADATA_KEY
-    from hand3d_ros.evaluation.side_fit import collect_side_cues, fit_and_report
+    from hand3d_ros.evaluation.side_fit import collect_detections, collect_side_cues, fit_and_report, fit_keypoint_gate
+    from hand3d_ros.inference.estimator import DETECTION_CALIBRATION
     from hand3d_ros.models.weights import WeightsError, set_calibration
 
+    if not 0.0 <= args.max_found_loss < 1.0:
+        raise CommandError("--max-found-loss must be in [0, 1)")
     try:
         cues = collect_side_cues(args.weights, args.real, args.split, args.limit)
+        detections = collect_detections(args.weights, list(args.real) + list(args.negatives), args.split, args.limit)
     except (ValueError, WeightsError, FileNotFoundError) as exc:
         raise CommandError(str(exc)) from None
     if len(cues["head"]) < 20 or cues["is_right"].all() or not cues["is_right"].any():
@@ -45,7 +56,17 @@ def run(args) -> int:
             print(f"  {name[12:]:>10} {lo:.1f}-{hi:.1f} {n:7d} {conf:10.3f} {acc:9.3f}")
     print(f"calibration: head {cal.head_scale:.3f}, residual {cal.residual_scale:.3f}, bias {cal.bias:.3f}; "
           f"head only {cal.head_only_scale:.3f}, bias {cal.head_only_bias:.3f}")
+    gate, table = fit_keypoint_gate(detections, args.max_found_loss)
+    print(f"detection gate (mean keypoint score), {detections['teacher_hands']} teacher hands, "
+          f"{detections['hand_free_photos']} hand-free photos:")
+    print("  threshold  found  false (photos with hands)  false per hand-free photo")
+    for t, found, false, per_free in table:
+        mark = "  <- gate" if t == gate else ""
+        print(f"  {t:9.2f} {found:6.3f} {false:26.0f} {per_free:26.3f}{mark}")
     if args.write:
-        set_calibration(os.path.join(args.weights, "posenet.pt"), METADATA_KEY, cal.to_metadata()[METADATA_KEY])
-        print(f"written to {os.path.join(args.weights, 'posenet.pt')}")
+        path = os.path.join(args.weights, "posenet.pt")
+        set_calibration(path, METADATA_KEY, cal.to_metadata()[METADATA_KEY])
+        set_calibration(path, DETECTION_CALIBRATION, {"min_mean_keypoint_score": gate, "source": source,
+                                                      "max_found_loss": args.max_found_loss})
+        print(f"written to {path}")
     return 0

@@ -43,6 +43,11 @@ class TrackerConfig:
             currently missing (the one missing longest). Range >= 1.
         min_hand_score: detections with a lower hand score are ignored, and a track
             whose last hand score is lower does not propagate its crop. Range [0, 1].
+        min_mean_keypoint_score: detections whose mean keypoint score is lower are
+            ignored (false detections on faces, arms and skin-coloured objects have
+            diffuse score maps). Negative: the value calibrated with the weights, which
+            :class:`~hand3d_ros.inference.estimator.HandEstimator` fills in (0 where the
+            weights carry none; a tracker used directly treats it as 0). Range [-1, 1].
         min_iou: a detection may join a track if the IoU of their boxes is at least
             this (or the wrist gate below passes). Range [0, 1].
         max_wrist_distance: ... or if the detected wrist lies within this many track
@@ -73,6 +78,7 @@ class TrackerConfig:
 
     max_hands: int = 2
     min_hand_score: float = 0.3
+    min_mean_keypoint_score: float = -1.0
     min_iou: float = 0.1
     max_wrist_distance: float = 0.5
     max_missed_frames: int = 5
@@ -91,6 +97,7 @@ class TrackerConfig:
         checks = [
             (self.max_hands >= 1, "max_hands must be >= 1"),
             (0.0 <= self.min_hand_score <= 1.0, "min_hand_score must be in [0, 1]"),
+            (-1.0 <= self.min_mean_keypoint_score <= 1.0, "min_mean_keypoint_score must be in [-1, 1]"),
             (0.0 <= self.min_iou <= 1.0, "min_iou must be in [0, 1]"),
             (self.max_wrist_distance >= 0, "max_wrist_distance must be >= 0"),
             (self.max_missed_frames >= 0, "max_missed_frames must be >= 0"),
@@ -366,7 +373,9 @@ class HandTracker:
             self.reset()
         self._latest_stamp = stamp
         config = self.config
-        usable = [d for d in detections if d.hand_score >= config.min_hand_score]
+        gate = max(0.0, config.min_mean_keypoint_score)
+        usable = [d for d in detections if d.hand_score >= config.min_hand_score
+                  and (gate <= 0.0 or float(np.mean(d.score)) >= gate)]
         usable.sort(key=lambda d: -d.hand_score)
 
         matched_tracks, matched_dets = set(), set()

@@ -1,4 +1,13 @@
-"""Fit the hand-side calibration of a weights folder on teacher-labelled real photos.
+"""Fit the output calibrations of a weights folder on teacher-labelled real photos.
+
+Two calibrations, both stored in the PoseNet weight file's ``calibration`` metadata:
+
+- the **detection gate** (``detection``: ``min_mean_keypoint_score``): the full pipeline
+  runs on every photo (hand-free ones included); each reported hand is paired with a
+  teacher hand or is false; the gate is the highest mean-keypoint-score threshold (on a
+  0.05 grid) that loses at most ``max_found_loss`` of the hands found without it;
+- the **hand side** (below).
+
 
 PoseNet (and both PosePrior lifts) run on the window around each teacher hand of the
 chosen split (as the pipeline crops a detected hand); the raw side cues of every hand
@@ -8,6 +17,7 @@ stored in the PoseNet weight file so that ``handedness_score`` means what it say
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Optional, Sequence
 
 import numpy as np
@@ -41,6 +51,58 @@ def collect_side_cues(weights_dir, folders: Sequence, split: Optional[str] = Non
            "is_right": np.asarray(is_right, bool)}
     keep = np.isfinite(out["head"]) & np.isfinite(out["residual"])
     return {k: v[keep] for k, v in out.items()}
+
+
+def collect_detections(weights_dir, folders: Sequence, split: Optional[str] = None, limit: Optional[int] = None,
+                       config: RealEvalConfig = RealEvalConfig()) -> dict:
+    """Every hand the pipeline reports on the photos (no gate), with its mean keypoint
+    score and whether it pairs with a teacher hand: ``{"kp_mean": (P,), "paired": (P,)
+    bool, "teacher_hands": int, "hand_free_photos": int, "false_on_hand_free": (P,) bool}``."""
+    from hand3d_ros.evaluation.real import PredictedHand, score_photo
+    from hand3d_ros.inference.estimator import HandEstimator, image_estimator_config
+    from hand3d_ros.inference.pipeline import PipelineConfig, load_pipeline
+
+    pipeline = load_pipeline(weights_dir=weights_dir, backend="torch", device="cpu", log=lambda *_: None)
+    estimator_config = image_estimator_config(PipelineConfig(detection_threshold=config.detection_threshold,
+                                                             max_hands=config.max_hands))
+    estimator_config.tracker = replace(estimator_config.tracker, min_mean_keypoint_score=0.0)
+    estimator = HandEstimator(pipeline, estimator_config)
+    kp_mean, paired, on_free, teacher_hands, free = [], [], [], 0, 0
+    for i, root in enumerate(folders):
+        folder = RealFolder(root, split)
+        for photo in folder.photos(i, config.min_kp_score)[:limit]:
+            sample = folder.shards[photo.samples[0]]
+            estimator.reset()
+            result = estimator.process(np.ascontiguousarray(sample["image"]), 0.0)
+            preds = [PredictedHand(uv=h.uv, box=h.crop_box, side=int(h.handedness)) for h in result.hands]
+            hands, _ = score_photo(photo.hands, preds, photo.source, config)
+            matched = {h.prediction for h in hands if h.found}
+            teacher_hands += len(photo.hands)
+            free += not photo.hands
+            for j, h in enumerate(result.hands):
+                kp_mean.append(float(np.mean(h.uv_score)))
+                paired.append(j in matched)
+                on_free.append(not photo.hands)
+    return {"kp_mean": np.asarray(kp_mean), "paired": np.asarray(paired, bool), "teacher_hands": teacher_hands,
+            "hand_free_photos": free, "false_on_hand_free": np.asarray(on_free, bool)}
+
+
+def fit_keypoint_gate(detections: dict, max_found_loss: float = 0.01, step: float = 0.05) -> tuple:
+    """``(gate, table)``: the highest threshold on a ``step`` grid losing at most
+    ``max_found_loss`` of the found hands, and per threshold ``(t, found, false per photo
+    with hands, false per hand-free photo)``."""
+    kp, paired, free = detections["kp_mean"], detections["paired"], detections["false_on_hand_free"]
+    n_teacher, n_free = max(detections["teacher_hands"], 1), max(detections["hand_free_photos"], 1)
+    table, gate = [], 0.0
+    base = float(np.sum(paired)) / n_teacher
+    for t in np.arange(0.0, 1.0, step):
+        keep = kp >= t
+        found = float(np.sum(keep & paired)) / n_teacher
+        table.append((round(float(t), 3), found, float(np.sum(keep & ~paired & ~free)),
+                      float(np.sum(keep & ~paired & free)) / n_free))
+        if found >= base - max_found_loss:
+            gate = round(float(t), 3)
+    return gate, table
 
 
 def fit_and_report(cues: dict, source: str = "") -> tuple:

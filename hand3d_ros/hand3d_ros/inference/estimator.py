@@ -31,6 +31,8 @@ from hand3d_ros.inference.pipeline import HandPosePipeline, HandResult, Pipeline
 #: pixel per millimetre for a hand half a metre from a camera with a 500 px focal length.
 PX_PER_METRE_FOR_SMOOTHING = 1000.0
 _SIDE_NAMES = {0: "left", 1: "right"}  # UNKNOWN (2) -> None: estimate it
+#: Key of the detection gate in a PoseNet weight file's ``calibration`` metadata.
+DETECTION_CALIBRATION = "detection"
 
 
 @dataclass
@@ -62,6 +64,7 @@ def estimator_config_from_params(p: dict) -> EstimatorConfig:
     beta = float(p["smoothing_beta"])
     tracker = TrackerConfig(
         max_hands=p["max_hands"], min_hand_score=p["min_hand_score"], redetect_every=p["redetect_every"],
+        min_mean_keypoint_score=p["min_mean_keypoint_score"],
         min_keypoint_score=p["track_min_keypoint_score"],
         filter_2d=OneEuroConfig(min_cutoff_hz=p["smoothing_min_cutoff"], beta=beta),
         filter_3d=OneEuroConfig(min_cutoff_hz=p["smoothing_min_cutoff"], beta=beta * PX_PER_METRE_FOR_SMOOTHING))
@@ -133,10 +136,21 @@ class HandEstimator:
 
     def __init__(self, pipeline: HandPosePipeline, config: Optional[EstimatorConfig] = None):
         self.pipeline = pipeline
-        self.config = config or EstimatorConfig()
+        calibration = pipeline.model_set.metadata.get("posenet", {}).get("calibration") or {}
+        #: The weights' own detection gate (``hand3d calibrate-side`` stores it), 0 if none.
+        self.weights_keypoint_gate = float((calibration.get(DETECTION_CALIBRATION) or {}).get(
+            "min_mean_keypoint_score", 0.0))
+        self.config = self._resolved(config or EstimatorConfig())
         self.pipeline.config = self.config.pipeline
         self.tracker = HandTracker(self.config.tracker)
         self._frame_index = 0
+
+    def _resolved(self, config: EstimatorConfig) -> EstimatorConfig:
+        """``config`` with a negative ``min_mean_keypoint_score`` replaced by the weights' value."""
+        if config.tracker.min_mean_keypoint_score >= 0:
+            return config
+        tracker = replace(config.tracker, min_mean_keypoint_score=self.weights_keypoint_gate)
+        return replace(config, tracker=tracker)
 
     @property
     def description(self) -> str:
@@ -148,6 +162,7 @@ class HandEstimator:
 
     def configure(self, config: EstimatorConfig) -> None:
         """Apply new parameters (tracks and their filters are kept)."""
+        config = self._resolved(config)
         self.config = config
         self.pipeline.config = config.pipeline
         self.tracker.configure(config.tracker)

@@ -64,6 +64,9 @@ PARAMS = (
     Param("handedness", "auto", "Hand side: auto estimates it; left/right force it for every hand.", choices=("auto", "left", "right")),
     Param("detection_threshold", 0.5, "HandSegNet hand probability above which a pixel is hand.", min=0.01, max=0.99),
     Param("min_hand_score", 0.2, "Hands whose detection score is below this are not published.", min=0.0, max=1.0),
+    Param("min_mean_keypoint_score", -1.0, "Hands whose mean keypoint score is below this are not published "
+          "(false detections have diffuse score maps); -1: the value calibrated with the weights (0 if none).",
+          min=-1.0, max=1.0),
     Param("min_hand_area_px", 64, "Smallest hand mask component considered a hand, pixels of the network input.", min=1, max=100000),
     Param("max_hands", 2, "Most hands estimated per frame.", min=1, max=8),
     Param("crop_margin", 1.25, "Crop side = margin x the larger side of the hand's box.", min=1.0, max=3.0),

@@ -45,3 +45,16 @@ def test_round_trip_through_weight_metadata():
 def test_separable_data_keeps_finite_scales():
     w = fit_logistic(np.array([[-2.0], [-1.0], [1.0], [2.0]]), np.array([0, 0, 1, 1]))
     assert np.all(np.isfinite(w)) and w[0] > 0
+
+
+def test_the_detection_gate_keeps_the_found_hands_and_drops_false_ones():
+    from hand3d_ros.evaluation.side_fit import fit_keypoint_gate
+
+    detections = {"kp_mean": np.array([0.8, 0.7, 0.62, 0.3, 0.25, 0.4]),
+                  "paired": np.array([True, True, True, False, False, False]),
+                  "false_on_hand_free": np.array([False, False, False, True, True, False]),
+                  "teacher_hands": 4, "hand_free_photos": 2}
+    gate, table = fit_keypoint_gate(detections, max_found_loss=0.01)
+    assert gate == 0.6  # the highest grid value keeping all three found hands
+    rows = {t: (found, false, per_free) for t, found, false, per_free in table}
+    assert rows[0.0] == (0.75, 1.0, 1.0) and rows[0.6] == (0.75, 0.0, 0.0)

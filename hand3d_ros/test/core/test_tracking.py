@@ -238,3 +238,14 @@ def test_config_validates():
         TrackerConfig(handedness_margin=0.5)
     with pytest.raises(ValueError):
         TrackerConfig(redetect_every=0)
+
+
+def test_the_keypoint_gate_drops_diffuse_detections():
+    from hand3d_ros.core.tracking import HandTracker, TrackerConfig
+
+    sharp, diffuse = make_detection([100, 200], score=0.8), make_detection([400, 200], score=0.2)
+    gated = HandTracker(TrackerConfig(min_hand_score=0.0, min_mean_keypoint_score=0.5))
+    assert len(gated.update([sharp, diffuse], 0.0)) == 1
+    for value in (0.0, -1.0):  # off, and "from the weights" used without an estimator: off
+        tracker = HandTracker(TrackerConfig(min_hand_score=0.0, min_mean_keypoint_score=value))
+        assert len(tracker.update([sharp, diffuse], 0.0)) == 2

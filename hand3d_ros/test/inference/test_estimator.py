@@ -1,4 +1,5 @@
 """The estimator: detection cadence, tracking ids, metric 3D and fixed handedness."""
+from dataclasses import replace
 import numpy as np
 import pytest
 
@@ -57,3 +58,20 @@ def test_config_from_node_parameters():
     assert config.pipeline.max_hands == config.tracker.max_hands == 3
     assert config.pipeline.handedness == "left"
     assert config.tracker.filter_3d.beta == pytest.approx(100.0)
+
+
+def test_the_keypoint_gate_comes_from_the_weights_unless_set(model_set):
+    import copy
+
+    from hand3d_ros.inference.estimator import DETECTION_CALIBRATION
+
+    calibrated = copy.copy(model_set)
+    calibrated.metadata = copy.deepcopy(model_set.metadata)
+    calibrated.metadata["posenet"]["calibration"] = {DETECTION_CALIBRATION: {"min_mean_keypoint_score": 0.99}}
+    est = _estimator(calibrated)
+    assert est.config.tracker.min_mean_keypoint_score == 0.99  # -1 (the default): the weights' value
+    assert est.process(_frame(0), 0.0, K=K).hands == []  # random weights' maps are diffuse: all dropped
+    config = est.config
+    est.configure(EstimatorConfig(pipeline=config.pipeline, tracker=replace(config.tracker, min_mean_keypoint_score=0.0)))
+    assert est.config.tracker.min_mean_keypoint_score == 0.0 and est.process(_frame(0), 1.0, K=K).hands
+    assert _estimator(model_set).config.tracker.min_mean_keypoint_score == 0.0  # no calibration: off
