@@ -129,8 +129,9 @@ def read_csv(path) -> dict:
     out = {}
     for index, name in enumerate(SCALAR_FIELDS):
         out[name] = np.array([line[index] for line in lines], dtype=shapes[name][1])
+    width = len(csv_columns()) - len(SCALAR_FIELDS)
     numbers = np.array([[float(v) for v in line[len(SCALAR_FIELDS):]] for line in lines],
-                       dtype=np.float64).reshape(len(lines), -1)
+                       dtype=np.float64).reshape(len(lines), width)  # explicit width: a table may be empty
     start = 0
     for name in ("palm_position_m", "palm_quaternion_xyzw", "keypoints_3d_m", "keypoints_2d_px", "keypoint_scores"):
         shape = shapes[name][0]
