@@ -42,8 +42,9 @@ def collect_side_cues(weights_dir, folders: Sequence, split: Optional[str] = Non
             if not photo.hands:
                 continue
             image = np.ascontiguousarray(folder.shards[photo.samples[0]]["image"])
-            boxes = [teacher_window(h.uv, config.crop_margin) for h in photo.hands]
-            for hand, result in zip(photo.hands, pipeline.pose_in_boxes(image, boxes).hands):
+            # one box per call: pose_in_boxes returns a frame's hands best first, not in box order
+            for hand in photo.hands:
+                (result,) = pipeline.pose_in_boxes(image, [teacher_window(hand.uv, config.crop_margin)]).hands
                 head.append(result.side_cues[0])
                 residual.append(result.side_cues[1])
                 is_right.append(hand.side == 1)
