@@ -567,11 +567,16 @@ def _peer_in_teacher_venv(python, frames: np.ndarray, settings: BenchSettings, p
     out = {"name": "mediapipe", "available": True, "version": reply["version"],
            "model": "Hands (legacy solution), model_complexity=1, max_num_hands=1 (teacher venv)"}
     for mode in ("detect", "track"):
-        samples = [{TOTAL: ms} for ms in reply[mode]["ms"]]
-        p50 = summarize(samples)[TOTAL]["p50"] if samples else None
-        out[mode] = {"stages_ms": summarize(samples), "fps": 1000.0 / p50 if p50 else None,
-                     "iterations": len(samples), "hands_per_frame": float(np.mean(reply[mode]["hands"] or [0]))}
+        out[mode] = _peer_mode([{TOTAL: ms} for ms in reply[mode]["ms"]], reply[mode]["hands"])
     return out
+
+
+def _peer_mode(samples: List[Dict[str, float]], hands_found: Sequence[int]) -> dict:
+    """One peer mode's report entry from its timed samples and hands found per frame."""
+    stages = summarize(samples)
+    p50 = stages[TOTAL]["p50"] if samples else None
+    return {"stages_ms": stages, "fps": 1000.0 / p50 if p50 else None, "iterations": len(samples),
+            "hands_per_frame": float(np.mean(hands_found)) if len(hands_found) else 0.0}
 
 
 def _time_mediapipe(mediapipe, frames: np.ndarray, settings: BenchSettings, progress, out: dict) -> None:
@@ -589,9 +594,7 @@ def _time_mediapipe(mediapipe, frames: np.ndarray, settings: BenchSettings, prog
                 return {TOTAL: (time.perf_counter() - started) * 1e3}
 
             samples = _timed_loop(step, settings)
-        p50 = summarize(samples)[TOTAL]["p50"]
-        out[mode] = {"stages_ms": summarize(samples), "fps": 1000.0 / p50 if p50 else None,
-                     "iterations": len(samples), "hands_per_frame": float(np.mean(hands_found))}
+        out[mode] = _peer_mode(samples, hands_found)
 
 
 # ------------------------------------------------------------------ printing
