@@ -20,6 +20,7 @@ COMMANDS = {
     "train": "train HandSegNet, PoseNet or PosePrior",
     "eval": "evaluate weights with the paper's metrics on a held-out set",
     "calibrate-side": "fit the hand-side calibration of a weights folder on labelled real photos",
+    "calibrate-int8": "calibrate INT8 activation ranges of a weights folder on real frames (onnxruntime CPU)",
     "export": "export the networks to ONNX (named I/O, dynamic batch, parity check)",
     "bench": "measure per-stage latency of every available backend",
     "label": "label real photos and video frames with the MediaPipe teacher (shards with keypoints, side, mask)",
