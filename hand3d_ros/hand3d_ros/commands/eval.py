@@ -41,6 +41,13 @@ def configure(parser):
                         help="with --real: contact sheet of the worst and best hands (teacher | ours)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                         help="with --real: torch device of the networks (default auto)")
+    parser.add_argument("--backend", default="torch", choices=("torch", "onnxruntime", "tensorrt", "auto"),
+                        help="with --real: inference backend (default torch)")
+    parser.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "bf16", "int8"),
+                        help="with --real: precision of the backend (default fp32; int8: onnxruntime on the CPU "
+                             "with weights calibrated by hand3d calibrate-int8)")
+    parser.add_argument("--cache-dir", default=None,
+                        help="with --real: exported graphs and engines (default ~/.cache/hand3d_ros)")
     parser.add_argument("--limit", type=positive_int, default=None,
                         help="first N samples only (with --real: first N photos of each folder)")
     parser.add_argument("--direct", default=None,
@@ -126,9 +133,11 @@ def _real(args, folders) -> dict:
         table = load_split_table(args.split_table) if args.split_table else None
         results = evaluate_real(args.weights, roots, args.negatives, split=split, split_table=table,
                                 config=RealEvalConfig(min_kp_score=args.min_kp_score), limit=args.limit,
-                                device=args.device, progress=not args.no_progress, sheet=args.sheet)
-    except (SplitError, WeightsError, FileNotFoundError, ValueError, RuntimeError) as exc:
+                                device=args.device, progress=not args.no_progress, sheet=args.sheet,
+                                backend=args.backend, precision=args.precision, cache_dir=args.cache_dir)
+    except (SplitError, WeightsError, FileNotFoundError, ValueError, RuntimeError) as exc:  # BackendUnavailable too
         raise CommandError(str(exc)) from None
+    print(f"backend: {results['settings']['backend']}")
     print(format_real_table(results))
     if args.sheet:
         print(f"hand3d eval: contact sheet {args.sheet}")

@@ -484,7 +484,8 @@ def teacher_crop_predictions(pipeline, image: np.ndarray, hands: Sequence[Teache
 def evaluate_real(weights_dir, folders: Sequence, negatives: Sequence = (), split: Optional[str] = None,
                   split_table: Optional[dict] = None, config: RealEvalConfig = RealEvalConfig(),
                   limit: Optional[int] = None, device: str = "auto", progress: bool = False,
-                  sheet=None) -> dict:
+                  sheet=None, backend: str = "torch", precision: str = "fp32",
+                  cache_dir: Optional[str] = None) -> dict:
     """Run the real evaluation (module docstring).
 
     Args:
@@ -497,6 +498,9 @@ def evaluate_real(weights_dir, folders: Sequence, negatives: Sequence = (), spli
         split_table: the split table (default :data:`.real_split.REAL_SPLIT`).
         limit: first ``limit`` photos of each folder only.
         device: torch device of the networks (``auto``, ``cpu``, ``cuda``).
+        backend, precision: the inference backend and its precision (see
+            :func:`hand3d_ros.inference.backends.select.create_backend`); ``cache_dir``
+            its exported graphs and engines.
         progress: tqdm bar over photos.
         sheet: path of a contact-sheet PNG of the worst and best hands (optional).
 
@@ -516,7 +520,8 @@ def evaluate_real(weights_dir, folders: Sequence, negatives: Sequence = (), spli
         raise ValueError(f"no teacher hands to evaluate in {', '.join(map(str, folders))}"
                          + (f" (split {split!r}: its sources are named in hand3d_ros/evaluation/real_split.py "
                             "or --split-table)" if split else ""))
-    pipeline = load_pipeline(weights_dir=weights_dir, backend="torch", device=device, log=lambda *_: None)
+    pipeline = load_pipeline(weights_dir=weights_dir, backend=backend, device=device, precision=precision,
+                             cache_dir=cache_dir, log=lambda *_: None)
     pipe_config = PipelineConfig(detection_threshold=config.detection_threshold, max_hands=config.max_hands)
     estimator = HandEstimator(pipeline, image_estimator_config(pipe_config))  # as hand3d infer runs it
     hand_scores, photo_scores, predictions = [], [], []
@@ -550,6 +555,7 @@ def evaluate_real(weights_dir, folders: Sequence, negatives: Sequence = (), spli
     results = summarise(hand_scores, photo_scores, config)
     results["settings"] = asdict(config)
     results["settings"]["split"] = split
+    results["settings"]["backend"] = pipeline.backend.describe()
     results["hands"] = [hand_row(h, photos[h.photo], opened) for h in hand_scores]
     results["info"] = {"kind": REAL_KIND, "weights": str(weights_dir), "model_set": pipeline.model_set.name,
                        "folders": [{"root": f.root, "samples": int(len(f.indices)), "sources": f.names,

@@ -40,7 +40,8 @@ PARAMS = (
     Param("backend", "auto", "Inference backend; auto picks tensorrt > onnxruntime-cuda > torch-cuda > onnxruntime-cpu > torch-cpu.",
           choices=("auto", "torch", "onnxruntime", "tensorrt"), read_only=True),
     Param("device", "auto", "Where the networks run (auto: cuda when available).", choices=("auto", "cpu", "cuda"), read_only=True),
-    Param("precision", "fp32", "Numeric precision of the networks (fp16/bf16 where the backend supports it).",
+    Param("precision", "fp32", "Numeric precision of the networks: fp16 (tensorrt, torch-cuda, onnxruntime-cuda with the TensorRT EP), "
+          "bf16 (torch), int8 (tensorrt; onnxruntime on the CPU with weights calibrated by hand3d calibrate-int8).",
           choices=("fp32", "fp16", "bf16", "int8"), read_only=True),
     Param("engine_cache_dir", "", "Folder for exported ONNX files and TensorRT engines; empty: ~/.cache/hand3d_ros.", read_only=True),
     Param("force_engine_rebuild", False, "Rebuild cached engines even when their key matches.", read_only=True),
