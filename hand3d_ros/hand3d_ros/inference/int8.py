@@ -183,8 +183,13 @@ def calibrate_ranges(pre_path: PathLike, feeds: Sequence[Dict[str, np.ndarray]],
             calibrator.collect_data(_Feeds(feeds))
             data = calibrator.compute_data()
         del calibrator
-    return {name: [float(np.asarray(td.range_value[0]).reshape(-1)[0]), float(np.asarray(td.range_value[1]).reshape(-1)[0])]
-            for name, td in data.items()}
+    ranges = {}
+    for name, td in data.items():
+        low, high = (float(np.asarray(v).reshape(-1)[0]) for v in td.range_value)
+        # the percentile calibrator's cuts can cross on a nearly constant tensor (e.g. a
+        # sigmoid saturated at 1): both are then bin edges next to its value
+        ranges[name] = [min(low, high), max(low, high)]
+    return ranges
 
 
 def make_calibration(model_set: ModelSet, graph: ExportedGraph, ranges: Mapping[str, Sequence[float]], method: str,
