@@ -141,7 +141,7 @@ def test_quantized_graphs_are_cached(calibrated, tmp_path):
 
 def test_without_calibration_is_a_clear_error(tmp_path):
     folder = _weights(tmp_path / "plain")
-    with pytest.raises(BackendUnavailable, match="no network of these weights has an INT8 calibration.*"
+    with pytest.raises(BackendUnavailable, match="none of handsegnet, posenet has an INT8 calibration.*"
                                                  "hand3d calibrate-int8"):
         OnnxRuntimeBackend(load_model_set(folder), "cpu", "int8", cache_dir=str(tmp_path / "cache"))
 
@@ -155,6 +155,10 @@ def test_a_network_without_calibration_runs_fp32(calibrated, tmp_path):
     backend = OnnxRuntimeBackend(load_model_set(folder), "cpu", "int8", cache_dir=str(calibrated[1]), num_threads=1)
     assert set(backend.int8_paths) == {"handsegnet"}
     assert "fp32 posenet (no int8 calibration), poseprior (int8_networks setting)" in backend.describe()
+    # only the networks of int8_networks count: calibrated PosePrior alone is not enough
+    with pytest.raises(BackendUnavailable, match="none of posenet has an INT8 calibration"):
+        OnnxRuntimeBackend(load_model_set(folder), "cpu", "int8", cache_dir=str(calibrated[1]), num_threads=1,
+                           settings=OrtSettings(int8_networks=("posenet",)))
 
 
 @pytest.mark.parametrize("change, message", [

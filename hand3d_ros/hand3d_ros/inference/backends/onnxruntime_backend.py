@@ -190,14 +190,14 @@ class OnnxRuntimeBackend(Backend):
         unknown = set(self.settings.int8_networks) - set(self.graphs)
         if unknown:
             raise BackendUnavailable(f"onnxruntime int8: unknown networks {sorted(unknown)} in int8_networks")
-        calibrated = {network: int8.stored_calibration(model_set, network) for network in self.graphs}
+        calibrated = {network: int8.stored_calibration(model_set, network) for network in self.settings.int8_networks}
         if not any(calibrated.values()):
-            raise BackendUnavailable("onnxruntime int8: no network of these weights has an INT8 calibration; "
-                                     "run hand3d calibrate-int8 --weights DIR --images ... --write")
-        for network in self.settings.int8_networks:
-            if calibrated[network]:
+            raise BackendUnavailable(f"onnxruntime int8: none of {', '.join(calibrated)} has an INT8 calibration "
+                                     "in its weights; run hand3d calibrate-int8 --weights DIR --images ... --write")
+        for network, calibration in calibrated.items():
+            if calibration:
                 try:
-                    path, reused = int8.quantize_graph(model_set, self.graphs[network], calibrated[network])
+                    path, reused = int8.quantize_graph(model_set, self.graphs[network], calibration)
                 except int8.Int8CalibrationError as err:
                     raise BackendUnavailable(f"onnxruntime int8: {err}") from None
                 self.int8_paths[network], self.int8_reused[network] = path, reused
