@@ -81,9 +81,9 @@ def run(args) -> int:
         graph = graphs[network]
         path, _ = int8.quantize_graph(model_set, graph, cal)
         agree = int8.agreement(graph, path, int8.network_feeds(graph, captured[network]), args.threads)
-        shown = {k: v for k, v in cal.items() if k != "ranges"}
-        print(f"{network}: {len(cal['ranges'])} tensor ranges (sha256 {int8.ranges_sha256(cal['ranges'])[:12]}), {shown}")
-        print(f"  int8 vs fp32 on these frames: " + ", ".join(f"{k} {v:.4g}" for k, v in agree.items()))
+        shown = ", ".join(f"{k} {v}" for k, v in cal.items() if k != "ranges")
+        print(f"{network}: {len(cal['ranges'])} tensor ranges (sha256 {int8.ranges_sha256(cal['ranges'])[:12]}); {shown}")
+        print("  int8 vs fp32 on these frames: " + ", ".join(f"{k} {v:.4g}" for k, v in agree.items()))
     if args.write:
         for network, cal in calibrations.items():
             path = os.path.join(args.weights, NETWORK_FILES[network])

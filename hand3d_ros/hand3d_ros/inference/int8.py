@@ -156,6 +156,11 @@ def network_feeds(graph: ExportedGraph, calls: Sequence[tuple], batch: int = CAL
     return feeds
 
 
+def feed_samples(feed: Mapping[str, np.ndarray]) -> int:
+    """Samples (batch size) of one feed dict."""
+    return int(next(iter(feed.values())).shape[0])
+
+
 def calibrate_ranges(pre_path: PathLike, feeds: Sequence[Dict[str, np.ndarray]], method: str = DEFAULT_METHOD,
                      percentile: float = DEFAULT_PERCENTILE) -> Dict[str, List[float]]:
     """Run ONNX Runtime's calibrator on the pre-processed graph; tensor name -> [low, high]."""
@@ -175,7 +180,7 @@ def calibrate_ranges(pre_path: PathLike, feeds: Sequence[Dict[str, np.ndarray]],
                                              "symmetric": False}
     if method == "percentile":  # its histogram collector stacks each tensor over feeds: one sample each
         feeds = [{name: a[i:i + 1] for name, a in feed.items()}
-                 for feed in feeds for i in range(next(iter(feed.values())).shape[0])]
+                 for feed in feeds for i in range(feed_samples(feed))]
     with tempfile.TemporaryDirectory(prefix="hand3d-calib-") as tmp:
         calibrator = create_calibrator(Path(pre_path), None, augmented_model_path=os.path.join(tmp, "aug.onnx"),
                                        calibrate_method=kind, extra_options=options)
@@ -237,7 +242,7 @@ def calibrate_model_set(model_set: ModelSet, frames: np.ndarray, graphs: Mapping
     for network, graph in graphs.items():
         feeds = network_feeds(graph, captured[graph.network])
         ranges = calibrate_ranges(preprocessed_graph(graph), feeds, method, percentile)
-        samples = sum(int(next(iter(f.values())).shape[0]) for f in feeds)
+        samples = sum(feed_samples(f) for f in feeds)
         out[network] = make_calibration(model_set, graph, ranges, method, percentile, len(frames), samples, source)
     return out
 
@@ -362,7 +367,7 @@ def agreement(graph: ExportedGraph, int8_path: PathLike, feeds: Sequence[Dict[st
         got = dict(zip(outputs, int8.run(outputs, feed)))
         for name, value in _compare(graph.network, want, got).items():
             stats.setdefault(name, []).append(value)
-    samples = sum(int(next(iter(f.values())).shape[0]) for f in feeds)
+    samples = sum(feed_samples(f) for f in feeds)
     out = {"samples": samples}
     if graph.network == "handsegnet":
         inter, union, same, total = (float(np.sum(stats[k])) for k in ("inter", "union", "same", "pixels"))
