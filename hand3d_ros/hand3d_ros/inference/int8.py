@@ -45,10 +45,11 @@ CALIBRATION_FORMAT = 1
 #: Calibration methods: ``minmax`` (the observed range of every tensor) or
 #: ``percentile`` (histogram, outliers cut at :data:`DEFAULT_PERCENTILE`).
 METHODS = ("minmax", "percentile")
-#: Chosen by measurement on the shipped lite weights (calibrated on 48 real photos and
-#: renders, agreement with FP32 on 48 others): percentile 99.99 gave HandSegNet mask IoU
-#: 0.930 and a mean PoseNet argmax shift of 15.9 px (128 px crops); percentile 99.999
-#: 0.912 / 18.3 px; minmax 0.888 / 18.1 px (a few outliers stretch its ranges).
+#: Chosen by measurement on the shipped lite weights, calibrated on 48 real photos (with
+#: and without hands), agreement with FP32 on 48 others: percentile 99.99 gave HandSegNet
+#: mask IoU 0.938 and a mean PoseNet argmax shift of 9.9 px (128 px crops); percentile
+#: 99.999 0.890 / 10.4 px; minmax 0.890 / 11.6 px (a few outliers stretch its ranges).
+#: The same order with a third of the frames rendered (0.930 / 15.9 px for 99.99).
 DEFAULT_METHOD = "percentile"
 #: Percentile kept by the ``percentile`` method (see :data:`DEFAULT_METHOD`), in (50, 100].
 DEFAULT_PERCENTILE = 99.99
