@@ -1,6 +1,7 @@
 """`hand3d calibrate-int8`: INT8 calibration of a weights folder for the ONNX Runtime CPU backend.
 
-    hand3d calibrate-int8 --weights DIR --images PATH... [--max-frames N] [--method M] [--write]
+    hand3d calibrate-int8 --weights DIR --images PATH... [--max-frames N] [--method M]
+                          [--networks NET...] [--write]
 
 Runs the pipeline on real frames (shard folders with an ``image`` field, folders of
 photos, single photos), records what each network is fed, and calibrates the activation
@@ -8,7 +9,12 @@ ranges of each network's ONNX graph with ONNX Runtime's calibrator
 (``hand3d_ros.inference.int8``). Prints what it would store and how the INT8 graphs agree
 with FP32 on those frames; with ``--write`` the ranges go into each weight file
 (``calibration["int8_onnxruntime"]``), where ``--precision int8`` of the onnxruntime
-backend finds them.
+backend finds them. A network left out of ``--networks`` keeps whatever its file holds
+(the backend runs a network without INT8 calibration in FP32).
+
+Calibrate on what the camera will see: real frames with and without hands. Measured on
+the shipped weights, a third of rendered frames among the calibration frames widened
+PoseNet's ranges and raised its keypoint scores by 0.07 on real photos (more false hands).
 """
 from __future__ import annotations
 
@@ -29,6 +35,10 @@ def configure(parser):
                         help=f"range calibration (default {DEFAULT_METHOD}: chosen by agreement with FP32)")
     parser.add_argument("--percentile", type=float, default=DEFAULT_PERCENTILE,
                         help=f"with --method percentile: the percentile kept, in (50, 100] (default {DEFAULT_PERCENTILE})")
+    parser.add_argument("--networks", nargs="+", choices=("handsegnet", "posenet", "poseprior"),
+                        default=["handsegnet", "posenet", "poseprior"],
+                        help="networks to calibrate (default all three; the backend quantizes handsegnet and "
+                             "posenet by default)")
     parser.add_argument("--cache-dir", default=None, help="where the ONNX graphs are cached (default ~/.cache/hand3d_ros)")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (default: the libraries' defaults)")
     parser.add_argument("--write", action="store_true", help="store the calibration in the weight files")
@@ -70,7 +80,7 @@ def run(args) -> int:
     except (ValueError, WeightsError, FileNotFoundError) as exc:
         raise CommandError(str(exc)) from None
     print(f"{len(frames)} frames ({size[0]}x{size[1]}): {source}")
-    graphs = export_model_set(model_set, cache_dir=args.cache_dir)
+    graphs = export_model_set(model_set, cache_dir=args.cache_dir, networks=args.networks)
     captured = int8.capture_inputs(model_set, frames)
     try:
         calibrations = int8.calibrate_model_set(model_set, frames, graphs, args.method, args.percentile, source,

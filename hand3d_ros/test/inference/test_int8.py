@@ -181,12 +181,28 @@ def test_cli_without_write_reports_and_keeps_the_files(calibrated, tmp_path, cap
     folder = _weights(tmp_path / "weights")
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
     rc = cli.main(["calibrate-int8", "--weights", str(folder), "--images", str(REAL), "--max-frames", "3",
-                   "--size", "160x120", "--cache-dir", str(calibrated[1]), "--threads", "1", "--method", "minmax"])
+                   "--size", "160x120", "--cache-dir", str(calibrated[1]), "--threads", "1", "--method", "minmax",
+                   "--networks", "handsegnet", "posenet"])
     out = capsys.readouterr().out
     assert rc == 0
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
     assert "3 frames (160x120): real (3)" in out and "not written" in out
-    assert "mask_iou" in out and "argmax_px_mean" in out and "w_c_max_abs" in out and "method minmax," in out
+    assert "mask_iou" in out and "argmax_px_mean" in out and "method minmax," in out
+    assert "poseprior" not in out
+
+
+def test_cli_writes_only_the_networks_asked_for(calibrated, tmp_path):
+    folder = _weights(tmp_path / "weights")
+    rc = cli.main(["calibrate-int8", "--weights", str(folder), "--images", str(REAL), "--max-frames", "2",
+                   "--size", "160x120", "--cache-dir", str(calibrated[1]), "--threads", "1", "--networks", "handsegnet",
+                   "--write"])
+    assert rc == 0
+    model_set = load_model_set(folder)
+    assert int8.stored_calibration(model_set, "handsegnet")["frames"] == 2
+    assert int8.stored_calibration(model_set, "posenet") is None
+    assert model_set.metadata["posenet"]["calibration"]["detection"] == DETECTION
+    backend = OnnxRuntimeBackend(model_set, "cpu", "int8", cache_dir=str(calibrated[1]), num_threads=1)
+    assert set(backend.int8_paths) == {"handsegnet"}
 
 
 @pytest.mark.parametrize("args, message", [
