@@ -73,6 +73,8 @@ def run(args) -> int:
         int8.onnxruntime_version()
     except BackendUnavailable as err:
         raise CommandError(str(err)) from None
+    if args.method == "percentile" and not 50.0 < args.percentile <= 100.0:
+        raise CommandError(f"--percentile must be in (50, 100], got {args.percentile}")
     try:
         size = parse_size(args.size)
         model_set = load_model_set(args.weights)

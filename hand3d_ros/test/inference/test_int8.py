@@ -209,6 +209,7 @@ def test_cli_writes_only_the_networks_asked_for(calibrated, tmp_path):
     (["--images", "/no/such/folder"], "no such file or folder"),
     (["--images", str(REAL / "labels.json")], "not an image"),
     (["--images", str(REAL), "--size", "160by120"], "--size must be WxH"),
+    (["--images", str(REAL), "--percentile", "30"], "--percentile must be in (50, 100]"),
     (["--images", str(REAL), "--weights", "/no/such/weights"], "no handsegnet.pt"),
 ])
 def test_cli_bad_input_is_one_line_and_exit_1(calibrated, tmp_path, capsys, args, message):
