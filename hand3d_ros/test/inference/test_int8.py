@@ -241,3 +241,19 @@ def test_fit_frame_crops_to_the_aspect():
     out = int8.fit_frame(wide, (160, 120))
     assert out.shape == (120, 160, 3)
     assert out[:, 80].min() == 255 and out[:, 0].max() == 0
+
+
+def test_bench_measures_int8(calibrated, tmp_path, capsys):
+    import json
+
+    frames = np.random.default_rng(0).integers(0, 255, (2, 120, 160, 3), dtype=np.uint8)
+    np.savez(tmp_path / "seq.npz", image=frames)
+    out = tmp_path / "bench.json"
+    code = cli.main(["bench", "--weights", str(calibrated[0]), "--backends", "onnxruntime:int8@1", "--device", "cpu",
+                     "--iterations", "2", "--warmup", "0", "--batch", "1", "--sequence", str(tmp_path / "seq.npz"),
+                     "--cache-dir", str(calibrated[1]), "--json", str(out)])
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    data = json.loads(out.read_text())
+    assert data["unavailable"] == []
+    assert {r["variant"] for r in data["results"]} == {"onnxruntime-cpu int8 1t"}
