@@ -257,3 +257,5 @@ def test_bench_measures_int8(calibrated, tmp_path, capsys):
     data = json.loads(out.read_text())
     assert data["unavailable"] == []
     assert {r["variant"] for r in data["results"]} == {"onnxruntime-cpu int8 1t"}
+    detect = next(r for r in data["results"] if r["mode"] == "detect")
+    assert detect["backend"].startswith("onnxruntime-cpu (int8 handsegnet+posenet;")
