@@ -376,6 +376,20 @@ def test_eval_real_command_runs_the_pipeline_once_per_photo(weights, real_dirs, 
     assert sheet.stat().st_size > 1000
 
 
+def test_eval_real_picks_the_backend_and_precision(weights, real_dirs, tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    hands, _ = real_dirs
+    out, cache = tmp_path / "ort.json", tmp_path / "cache"
+    common = ["eval", "--weights", str(weights), "--real", str(hands), "--backend", "onnxruntime", "--device", "cpu",
+              "--cache-dir", str(cache), "--no-progress", "--threads", "1"]
+    assert main(common + ["--json", str(out)]) == 0
+    assert json.loads(out.read_text())["real"]["settings"]["backend"].startswith("onnxruntime-cpu (fp32")
+    assert "backend: onnxruntime-cpu (fp32" in capsys.readouterr().out
+    assert main(common + ["--precision", "int8"]) == 1  # these weights hold no INT8 calibration
+    err = capsys.readouterr().err
+    assert "hand3d calibrate-int8" in err and err.count("\n") == 1
+
+
 def test_eval_real_and_rendered_data_in_one_run(weights, real_dirs, tiny_val, tmp_path):
     hands, _ = real_dirs
     out = tmp_path / "both.json"
