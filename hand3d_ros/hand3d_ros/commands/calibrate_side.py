@@ -21,6 +21,9 @@ def configure(parser):
                         help="hand3d label --negatives folders (hand-free photos) for the detection gate")
     parser.add_argument("--max-found-loss", type=float, default=0.01,
                         help="the detection gate may lose at most this fraction of the found hands (default 0.01)")
+    parser.add_argument("--max-false-per-hand-free", type=float, default=None, metavar="RATE",
+                        help="instead of --max-found-loss: the lowest gate with at most RATE false hands per "
+                             "hand-free photo (needs --negatives)")
     parser.add_argument("--split", choices=("train", "val", "test"), default="val",
                         help="sources of this split only (default val)")
     parser.add_argument("--limit", type=positive_int, default=None, help="first N photos of each folder")
@@ -38,6 +41,9 @@ def run(args) -> int:
 
     if not 0.0 <= args.max_found_loss < 1.0:
         raise CommandError("--max-found-loss must be in [0, 1)")
+    budget = args.max_false_per_hand_free
+    if budget is not None and (budget < 0.0 or not args.negatives):
+        raise CommandError("--max-false-per-hand-free needs a rate >= 0 and --negatives (hand-free photos)")
     try:
         cues = collect_side_cues(args.weights, args.real, args.split, args.limit)
         detections = collect_detections(args.weights, list(args.real) + list(args.negatives), args.split, args.limit)
@@ -56,8 +62,10 @@ def run(args) -> int:
             print(f"  {name[12:]:>10} {lo:.1f}-{hi:.1f} {n:7d} {conf:10.3f} {acc:9.3f}")
     print(f"calibration: head {cal.head_scale:.3f}, residual {cal.residual_scale:.3f}, bias {cal.bias:.3f}; "
           f"head only {cal.head_only_scale:.3f}, bias {cal.head_only_bias:.3f}")
-    gate, table = fit_keypoint_gate(detections, args.max_found_loss)
-    print(f"detection gate (mean keypoint score), {detections['teacher_hands']} teacher hands, "
+    gate, table = fit_keypoint_gate(detections, args.max_found_loss, max_false_per_hand_free=budget)
+    rule = (f"at most {budget} false hands per hand-free photo" if budget is not None
+            else f"at most {args.max_found_loss} of the found hands lost")
+    print(f"detection gate (mean keypoint score; {rule}), {detections['teacher_hands']} teacher hands, "
           f"{detections['hand_free_photos']} hand-free photos:")
     print("  threshold  found  false (photos with hands)  false per hand-free photo")
     for t, found, false, per_free in table:
@@ -67,6 +75,6 @@ def run(args) -> int:
         path = os.path.join(args.weights, "posenet.pt")
         set_calibration(path, METADATA_KEY, cal.to_metadata()[METADATA_KEY])
         set_calibration(path, DETECTION_CALIBRATION, {"min_mean_keypoint_score": gate, "source": source,
-                                                      "max_found_loss": args.max_found_loss})
+                                                      "rule": rule})
         print(f"written to {path}")
     return 0

@@ -43,7 +43,7 @@ def configure(parser):
                         help="with --real: torch device of the networks (default auto)")
     parser.add_argument("--backend", default="torch", choices=("torch", "onnxruntime", "tensorrt", "auto"),
                         help="with --real: inference backend (default torch)")
-    parser.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "bf16", "int8"),
+    parser.add_argument("--precision", default="fp32", choices=("auto", "fp32", "fp16", "bf16", "int8"),
                         help="with --real: precision of the backend (default fp32; int8: onnxruntime on the CPU "
                              "with weights calibrated by hand3d calibrate-int8)")
     parser.add_argument("--cache-dir", default=None,

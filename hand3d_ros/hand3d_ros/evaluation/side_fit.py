@@ -5,7 +5,9 @@ Two calibrations, both stored in the PoseNet weight file's ``calibration`` metad
 - the **detection gate** (``detection``: ``min_mean_keypoint_score``): the full pipeline
   runs on every photo (hand-free ones included); each reported hand is paired with a
   teacher hand or is false; the gate is the highest mean-keypoint-score threshold (on a
-  0.05 grid) that loses at most ``max_found_loss`` of the hands found without it;
+  0.05 grid) that loses at most ``max_found_loss`` of the hands found without it, or,
+  given a false-hand budget, the lowest one that keeps false hands per hand-free photo
+  within it (as many hands as the budget allows);
 - the **hand side** (below).
 
 
@@ -88,21 +90,31 @@ def collect_detections(weights_dir, folders: Sequence, split: Optional[str] = No
             "hand_free_photos": free, "false_on_hand_free": np.asarray(on_free, bool)}
 
 
-def fit_keypoint_gate(detections: dict, max_found_loss: float = 0.01, step: float = 0.05) -> tuple:
-    """``(gate, table)``: the highest threshold on a ``step`` grid losing at most
-    ``max_found_loss`` of the found hands, and per threshold ``(t, found, false per photo
-    with hands, false per hand-free photo)``."""
+def fit_keypoint_gate(detections: dict, max_found_loss: float = 0.01, step: float = 0.05,
+                      max_false_per_hand_free: Optional[float] = None) -> tuple:
+    """``(gate, table)``: the gate and, per threshold on a ``step`` grid, ``(t, found, false
+    on photos with hands, false per hand-free photo)``.
+
+    Without ``max_false_per_hand_free`` the gate is the highest threshold losing at most
+    ``max_found_loss`` of the found hands; with it, the lowest threshold whose false hands
+    per hand-free photo are at most that budget (the highest grid value if none is).
+    """
     kp, paired, free = detections["kp_mean"], detections["paired"], detections["false_on_hand_free"]
     n_teacher, n_free = max(detections["teacher_hands"], 1), max(detections["hand_free_photos"], 1)
-    table, gate = [], 0.0
+    table = []
     base = float(np.sum(paired)) / n_teacher
-    for t in np.arange(0.0, 1.0, step):
+    for t in np.round(np.arange(0.0, 1.0, step), 3):  # exact grid values: 0.3, not 0.30000000000000004
         keep = kp >= t
         found = float(np.sum(keep & paired)) / n_teacher
-        table.append((round(float(t), 3), found, float(np.sum(keep & ~paired & ~free)),
+        table.append((float(t), found, float(np.sum(keep & ~paired & ~free)),
                       float(np.sum(keep & ~paired & free)) / n_free))
+    if max_false_per_hand_free is not None:
+        within = [t for t, _, _, per_free in table if per_free <= max_false_per_hand_free]
+        return (within[0] if within else table[-1][0]), table
+    gate = 0.0
+    for t, found, _, _ in table:
         if found >= base - max_found_loss:
-            gate = round(float(t), 3)
+            gate = t
     return gate, table
 
 

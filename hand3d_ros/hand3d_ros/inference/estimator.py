@@ -246,7 +246,7 @@ def build_estimator(p: dict, log=print) -> HandEstimator:
     pipeline = load_pipeline(
         weights_dir=p.get("weights_dir") or None, config=p.get("model_config", "lite"),
         allow_random_weights=p.get("allow_random_weights", False), backend=p.get("backend", "auto"),
-        device=p.get("device", "auto"), precision=p.get("precision", "fp32"),
+        device=p.get("device", "auto"), precision=p.get("precision", "auto"),
         cache_dir=p.get("engine_cache_dir") or None, force_rebuild=p.get("force_engine_rebuild", False),
         num_threads=p.get("num_threads", 0), pipeline_config=replace(config.pipeline), log=log)
     return HandEstimator(pipeline, config)

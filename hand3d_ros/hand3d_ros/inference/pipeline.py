@@ -431,7 +431,7 @@ def weak_perspective_residual(w_rel: torch.Tensor, uv: torch.Tensor, score: torc
 
 
 def load_pipeline(weights_dir: Optional[str] = None, config: str = "lite", allow_random_weights: bool = False,
-                  backend: str = "auto", device: str = "auto", precision: str = "fp32",
+                  backend: str = "auto", device: str = "auto", precision: str = "auto",
                   cache_dir: Optional[str] = None, force_rebuild: bool = False, num_threads: int = 0,
                   pipeline_config: Optional[PipelineConfig] = None, log=print) -> HandPosePipeline:
     """Weights + backend -> a ready :class:`HandPosePipeline` (logs the backend chosen)."""

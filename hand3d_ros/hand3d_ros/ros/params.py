@@ -40,9 +40,11 @@ PARAMS = (
     Param("backend", "auto", "Inference backend; auto picks tensorrt > onnxruntime-cuda > torch-cuda > onnxruntime-cpu > torch-cpu.",
           choices=("auto", "torch", "onnxruntime", "tensorrt"), read_only=True),
     Param("device", "auto", "Where the networks run (auto: cuda when available).", choices=("auto", "cpu", "cuda"), read_only=True),
-    Param("precision", "fp32", "Numeric precision of the networks: fp16 (tensorrt, torch-cuda, onnxruntime-cuda with the TensorRT EP), "
-          "bf16 (torch), int8 (tensorrt; onnxruntime on the CPU with weights calibrated by hand3d calibrate-int8).",
-          choices=("fp32", "fp16", "bf16", "int8"), read_only=True),
+    Param("precision", "auto", "Numeric precision of the networks: auto (int8 for onnxruntime on the CPU when the "
+          "weights carry an int8 calibration, as the shipped ones do; fp32 elsewhere), fp32, fp16 (tensorrt, "
+          "torch-cuda, onnxruntime-cuda with the TensorRT EP), bf16 (torch), int8 (tensorrt; onnxruntime on the "
+          "CPU with weights calibrated by hand3d calibrate-int8).",
+          choices=("auto", "fp32", "fp16", "bf16", "int8"), read_only=True),
     Param("engine_cache_dir", "", "Folder for exported ONNX files and TensorRT engines; empty: ~/.cache/hand3d_ros.", read_only=True),
     Param("force_engine_rebuild", False, "Rebuild cached engines even when their key matches.", read_only=True),
     Param("num_threads", 0, "CPU threads for the networks (0: the library default).", min=0, max=256, read_only=True),

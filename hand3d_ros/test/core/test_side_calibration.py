@@ -58,3 +58,18 @@ def test_the_detection_gate_keeps_the_found_hands_and_drops_false_ones():
     assert gate == 0.6  # the highest grid value keeping all three found hands
     rows = {t: (found, false, per_free) for t, found, false, per_free in table}
     assert rows[0.0] == (0.75, 1.0, 1.0) and rows[0.6] == (0.75, 0.0, 0.0)
+
+
+def test_a_false_hand_budget_gives_the_lowest_gate_within_it():
+    from hand3d_ros.evaluation.side_fit import fit_keypoint_gate
+
+    detections = {"kp_mean": np.array([0.8, 0.7, 0.42, 0.3, 0.25, 0.4]),
+                  "paired": np.array([True, True, True, False, False, False]),
+                  "false_on_hand_free": np.array([False, False, False, True, True, False]),
+                  "teacher_hands": 4, "hand_free_photos": 2}
+    # false on hand-free photos: 1.0 up to 0.25, 0.5 at 0.3, 0 from 0.35 on
+    assert fit_keypoint_gate(detections, max_false_per_hand_free=0.5)[0] == 0.3
+    assert fit_keypoint_gate(detections, max_false_per_hand_free=0.0)[0] == 0.35
+    assert fit_keypoint_gate(detections, max_false_per_hand_free=1.0)[0] == 0.0
+    # the found-loss rule would keep the 0.42 hand too, and go no higher than 0.4
+    assert fit_keypoint_gate(detections, max_found_loss=0.01)[0] == 0.4

@@ -259,3 +259,36 @@ def test_bench_measures_int8(calibrated, tmp_path, capsys):
     assert {r["variant"] for r in data["results"]} == {"onnxruntime-cpu int8 1t"}
     detect = next(r for r in data["results"] if r["mode"] == "detect")
     assert detect["backend"].startswith("onnxruntime-cpu (int8 handsegnet+posenet;")
+
+
+def test_precision_auto_is_int8_with_a_calibration_and_fp32_without(calibrated, tmp_path):
+    from hand3d_ros.inference.backends.select import create_backend
+
+    folder, cache = calibrated
+    lines = []
+    backend = create_backend("onnxruntime", load_model_set(folder), device="cpu", precision="auto",
+                             cache_dir=str(cache), log=lines.append)
+    assert backend.precision == "int8" and lines == [f"backend {backend.describe()}"]
+    plain, lines = _weights(tmp_path / "plain"), []
+    backend = create_backend("auto", load_model_set(plain), device="cpu", precision="auto",
+                             cache_dir=str(tmp_path / "cache"), log=lines.append)
+    assert backend.name == "onnxruntime-cpu" and backend.precision == "fp32"
+    assert len(lines) == 2 and "int8 not used" in lines[0] and "hand3d calibrate-int8" in lines[0]
+    torch_backend = create_backend("torch", load_model_set(plain), device="cpu", precision="auto", log=lambda _: None)
+    assert torch_backend.precision == "fp32"
+    with pytest.raises(BackendUnavailable, match="unknown precision 'int4'"):
+        create_backend("onnxruntime", load_model_set(plain), device="cpu", precision="int4")
+
+
+def test_the_shipped_weights_run_int8_by_default(tmp_path):
+    """The shipped weights carry an INT8 calibration that fits this export, so the node's
+    default (backend auto, precision auto) runs HandSegNet and PoseNet in INT8 here."""
+    from hand3d_ros.inference.backends.select import create_backend
+    from hand3d_ros.inference.model_set import SHIPPED_WEIGHTS_DIR
+
+    shipped = load_model_set(SHIPPED_WEIGHTS_DIR / "lite")
+    for network in ("handsegnet", "posenet"):
+        assert int8.stored_calibration(shipped, network) is not None, network
+    backend = create_backend("auto", shipped, device="cpu", precision="auto", cache_dir=str(tmp_path),
+                             log=lambda _: None)
+    assert backend.precision == "int8" and "int8 handsegnet+posenet" in backend.describe()

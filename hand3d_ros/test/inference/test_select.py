@@ -69,5 +69,5 @@ def test_unsupported_precision_names_the_backend(lite, tmp_path):
     with pytest.raises(BackendUnavailable, match="torch backend: fp16 needs CUDA"):
         create_backend("torch", lite, device="cpu", precision="fp16")
     if HAVE_ORT:
-        with pytest.raises(BackendUnavailable, match="onnxruntime backend: precision 'int8'"):
-            create_backend("onnxruntime", lite, device="cpu", precision="int8", cache_dir=str(tmp_path))
+        with pytest.raises(BackendUnavailable, match="onnxruntime backend: precision 'bf16'"):
+            create_backend("onnxruntime", lite, device="cpu", precision="bf16", cache_dir=str(tmp_path))

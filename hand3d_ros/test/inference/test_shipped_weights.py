@@ -18,8 +18,6 @@ NUM_FRAMES, TEST_SEED = 12, 4242
 #: Bound on the median 2D error of the full pipeline on those frames, pixels.
 MEDIAN_2D_ERROR_MAX_PX = 25.0
 
-#: Why the render-based check of the shipped weights is expected to fail for now.
-RENDER_REGRESSION = ('known regression (README, Limitations): the shipped HandSegNet, fine-tuned on real photos at 224x168, misses rendered hands (IoU 0.20 on 500 test renders, was 0.64; pipeline median 36 px, was 13.6); strict: when a retrained HandSegNet passes again, remove this mark')
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +46,6 @@ def test_the_lite_weights_ship_small_and_self_describing(shipped):
     assert shipped.networks["posenet"].has_side_head
 
 
-@pytest.mark.xfail(strict=True, reason=RENDER_REGRESSION)
 def test_they_find_and_pose_held_out_rendered_hands(shipped, held_out_frames):
     torch.manual_seed(0)
     pipeline = HandPosePipeline(TorchBackend(shipped, "cpu"), shipped, PipelineConfig(max_hands=1))

@@ -187,13 +187,23 @@ def test_ctrl_c_keeps_what_was_written(tmp_path, rendered):
     assert len(read_csv(tmp_path / "out" / "long_trajectories.csv")["stamp_ns"]) == len(table["stamp_ns"])
 
 
+@pytest.fixture(scope="module")
+def rendered_vga_quarter(rendered):
+    """A 320x240 rendered sequence (seed 5, 4 frames) in which the shipped weights find the
+    hand in some frames (measured: 2 of 4 with the shipped detection gate; on the 160x120
+    ``rendered`` sequence they find none: README, renders)."""
+    from hand3d_ros.data.render.scene import HandRenderer, RenderConfig
+    from hand3d_ros.data.render.sequences import render_sequence
+
+    return render_sequence(HandRenderer(RenderConfig(height=240, width=320, split="test")), seed=5, num_frames=4)
+
+
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="known regression (README, Shipped weights): the shipped HandSegNet, "
-                   "fine-tuned on real photos, finds no hand in this rendered sequence")
-def test_ground_truth_error_is_that_of_hand3d_eval(tmp_path, rendered):
+def test_ground_truth_error_is_that_of_hand3d_eval(tmp_path, rendered_vga_quarter):
     """The shipped weights on a rendered sequence: the hands in the pose bag and table are
     as far from the ground truth as ``hand3d eval --sequences`` measures for the same
     frames (monocular, and with depth)."""
+    rendered = rendered_vga_quarter
     from hand3d_ros.evaluation.sequences import evaluate_sequences, score_sequence
     from hand3d_ros.inference.estimator import build_estimator
     from hand3d_ros.inference.model_set import SHIPPED_WEIGHTS_DIR

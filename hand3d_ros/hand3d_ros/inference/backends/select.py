@@ -3,6 +3,10 @@
 Order of ``auto``: tensorrt > onnxruntime-cuda > torch-cuda > onnxruntime-cpu > torch-cpu.
 Naming a backend that cannot run here raises :class:`BackendUnavailable` whose message
 says what is missing.
+
+Precision ``auto`` (the default of the node and ``hand3d infer``) is the fastest measured
+precision that needs nothing extra: int8 for ONNX Runtime on the CPU when the weights carry
+an int8 calibration (``hand3d calibrate-int8``; the shipped ones do), fp32 everywhere else.
 """
 from __future__ import annotations
 
@@ -12,6 +16,22 @@ from hand3d_ros.inference.backends.base import Backend, BackendUnavailable
 from hand3d_ros.inference.model_set import ModelSet
 
 BACKENDS = ("auto", "torch", "onnxruntime", "tensorrt")
+#: Every precision a caller may name; ``auto`` resolves per backend (:func:`precision_candidates`).
+PRECISIONS = ("auto", "fp32", "fp16", "bf16", "int8")
+
+
+def precision_candidates(name: str, device: str, precision: str) -> tuple:
+    """The precisions to try, best first, for backend ``name`` on ``device``.
+
+    An explicit precision is tried alone. ``auto``: ``("int8", "fp32")`` for onnxruntime on
+    the CPU (int8 runs only with an int8 calibration in the weights, else the backend says
+    it is unavailable and fp32 follows), ``("fp32",)`` otherwise.
+    """
+    if precision != "auto":
+        return (precision,)
+    if name == "onnxruntime" and device == "cpu":
+        return ("int8", "fp32")
+    return ("fp32",)
 
 
 def _cuda_available() -> bool:
@@ -38,7 +58,8 @@ def create_backend(name: str, model_set: ModelSet, device: str = "auto", precisi
     Args:
         name: one of :data:`BACKENDS`.
         device: auto, cpu or cuda.
-        precision: fp32, fp16, bf16 or int8 (what each backend supports differs).
+        precision: auto, fp32, fp16, bf16 or int8 (what each backend supports differs;
+            auto: see the module docstring).
         cache_dir: where exported ONNX files and engines are kept.
         force_rebuild: rebuild cached engines even when their key matches.
         num_threads: CPU threads (0: library default).
@@ -46,17 +67,32 @@ def create_backend(name: str, model_set: ModelSet, device: str = "auto", precisi
     """
     if name not in BACKENDS:
         raise BackendUnavailable(f"unknown backend '{name}' (choose {', '.join(BACKENDS)})")
+    if precision not in PRECISIONS:
+        raise BackendUnavailable(f"unknown precision '{precision}' (choose {', '.join(PRECISIONS)})")
     device = _resolve_device(device)
     if name == "auto":
         backend = _auto(model_set, device, precision, cache_dir, force_rebuild, num_threads, log)
         log(f"backend auto -> {backend.describe()}")
         return backend
-    backend = _create(name, model_set, device, precision, cache_dir, force_rebuild, num_threads)
+    backend = _create(name, model_set, device, precision, cache_dir, force_rebuild, num_threads, log)
     log(f"backend {backend.describe()}")
     return backend
 
 
-def _create(name, model_set, device, precision, cache_dir, force_rebuild, num_threads) -> Backend:
+def _create(name, model_set, device, precision, cache_dir, force_rebuild, num_threads, log=None) -> Backend:
+    """One backend; with precision ``auto`` the first candidate precision that starts
+    (``log`` hears why a better one did not)."""
+    candidates = precision_candidates(name, device, precision)
+    for chosen in candidates[:-1]:
+        try:
+            return _create_one(name, model_set, device, chosen, cache_dir, force_rebuild, num_threads)
+        except BackendUnavailable as err:
+            if log is not None:
+                log(f"precision auto: {name}-{device} {chosen} not used ({err})")
+    return _create_one(name, model_set, device, candidates[-1], cache_dir, force_rebuild, num_threads)
+
+
+def _create_one(name, model_set, device, precision, cache_dir, force_rebuild, num_threads) -> Backend:
     if name == "torch":
         from hand3d_ros.inference.backends.torch_backend import TorchBackend
 
@@ -81,7 +117,7 @@ def _auto(model_set, device, precision, cache_dir, force_rebuild, num_threads, l
     reasons = []
     for name, dev in order:
         try:
-            return _create(name, model_set, dev, precision, cache_dir, force_rebuild, num_threads)
+            return _create(name, model_set, dev, precision, cache_dir, force_rebuild, num_threads, log)
         except (BackendUnavailable, ImportError, ModuleNotFoundError) as err:
             reasons.append(f"{name}-{dev}: {err}")
     raise BackendUnavailable("no backend can run here: " + "; ".join(reasons))
