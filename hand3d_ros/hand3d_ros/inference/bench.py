@@ -118,8 +118,9 @@ def default_variants(device: str, cores: int, flags: Optional[set] = None) -> Tu
     """The variants a plain ``hand3d bench`` measures, and the ones it skips (with why).
 
     CPU: torch fp32, onnxruntime fp32 (default threads, and 1 thread when there are more
-    cores), torch bf16 only where the CPU has native bf16. CUDA: torch fp32/fp16,
-    onnxruntime fp32, tensorrt fp16.
+    cores), onnxruntime int8 (the node's CPU default with calibrated weights; reported as
+    unavailable for weights without an INT8 calibration), torch bf16 only where the CPU has
+    native bf16. CUDA: torch fp32/fp16, onnxruntime fp32, tensorrt fp16.
     """
     flags = cpu_flags() if flags is None else flags
     if device == "cuda":
@@ -128,6 +129,7 @@ def default_variants(device: str, cores: int, flags: Optional[set] = None) -> Tu
     variants = [Variant("torch"), Variant("onnxruntime")]
     if cores > 1:
         variants.append(Variant("onnxruntime", threads=1))
+    variants.append(Variant("onnxruntime", "int8"))
     skipped = []
     if flags & set(NATIVE_BF16_FLAGS):
         variants.append(Variant("torch", "bf16"))

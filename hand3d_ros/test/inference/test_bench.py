@@ -147,10 +147,12 @@ def test_parse_variant():
 
 def test_default_variants():
     cpu, skipped = bench.default_variants("cpu", cores=2, flags={"avx2"})
-    assert [v.label for v in cpu] == ["torch-cpu fp32", "onnxruntime-cpu fp32", "onnxruntime-cpu fp32 1t"]
+    assert [v.label for v in cpu] == ["torch-cpu fp32", "onnxruntime-cpu fp32", "onnxruntime-cpu fp32 1t",
+                                      "onnxruntime-cpu int8"]
     assert "bf16" in skipped[0]["variant"] and "native bf16" in skipped[0]["reason"]
     amx, skipped = bench.default_variants("cpu", cores=1, flags={"amx_bf16"})
-    assert [v.label for v in amx] == ["torch-cpu fp32", "onnxruntime-cpu fp32", "torch-cpu bf16"] and not skipped
+    assert [v.label for v in amx] == ["torch-cpu fp32", "onnxruntime-cpu fp32", "onnxruntime-cpu int8",
+                                      "torch-cpu bf16"] and not skipped
     gpu, _ = bench.default_variants("cuda", cores=8, flags=set())
     assert "tensorrt fp16" in [v.label for v in gpu]
 
