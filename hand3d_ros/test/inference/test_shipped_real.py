@@ -16,8 +16,8 @@ from hand3d_ros.inference.pipeline import PipelineConfig, load_pipeline
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "real"
 #: Measured with the shipped weights (lite, real-finetune, session 4) on these fixtures:
-#: PyTorch fp32 finds 14 of 17 hands, PCK@0.2 0.88; the node's default (ONNX Runtime,
-#: HandSegNet and PoseNet in INT8) finds 13 of 17, PCK@0.2 0.88; neither reports a hand
+#: PyTorch fp32 finds 15 of 17 hands, PCK@0.2 0.89; the node's default (ONNX Runtime,
+#: HandSegNet and PoseNet in INT8) finds 13 of 17, PCK@0.2 0.84; neither reports a hand
 #: on the 5 hand-free photos. The misses are 100x100 sign-digit close-ups and one dim
 #: room (mean keypoint score under the 0.50 gate). The previous weights found 17 of 17
 #: (PCK 0.84), the render-only ones 7 of 17.
