@@ -345,11 +345,11 @@ def quantize_graph(model_set: ModelSet, graph: ExportedGraph, calibration: Mappi
 
 # ---------------------------------------------------------------- agreement with FP32
 def _session(path: PathLike, threads: int):
-    from hand3d_ros.inference.backends.onnxruntime_backend import import_onnxruntime
+    """A CPU session with the backend's own options (:func:`cpu_session_options`)."""
+    from hand3d_ros.inference.backends.onnxruntime_backend import OrtSettings, cpu_session_options, import_onnxruntime
 
     ort = import_onnxruntime()
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = max(0, int(threads))
+    options = cpu_session_options(ort, OrtSettings(intra_op_threads=max(0, int(threads))))
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
