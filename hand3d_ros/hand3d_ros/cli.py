@@ -46,6 +46,22 @@ def non_negative_int(text: str) -> int:
     return value
 
 
+def parse_wxh(text: str, option: str, minimum: int = 16, maximum: int = None, multiple: int = 1) -> tuple:
+    """``"WxH"`` (pixels) -> ``(width, height)``; ``ValueError`` with one line naming
+    ``option`` when it is not two integers or a side is below ``minimum``, above
+    ``maximum`` (None: no limit) or not a multiple of ``multiple``."""
+    parts = text.lower().split("x")
+    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+        raise ValueError(f"{option} must be WxH, e.g. 320x240, got {text!r}")
+    width, height = (int(p) for p in parts)
+    for side in (width, height):
+        if side < minimum or (maximum is not None and side > maximum) or side % multiple:
+            limits = f">= {minimum}" + (f" and <= {maximum}" if maximum is not None else "")
+            limits += f" and a multiple of {multiple}" if multiple > 1 else ""
+            raise ValueError(f"{option} {text}: both sides must be {limits}")
+    return width, height
+
+
 class CommandError(Exception):
     """A failure to report as one line and exit status 1 (no traceback)."""
 

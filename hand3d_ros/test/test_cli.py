@@ -54,3 +54,18 @@ def test_train_with_a_missing_weight_file_fails_in_one_line(tmp_path, capsys):
                      "--maps-from", str(missing)])
     err = capsys.readouterr().err
     assert code == 1 and err.strip().splitlines() == [f"hand3d train: no such weight file: {missing}"]
+
+
+@pytest.mark.parametrize("args, size", [(("320x240", "--size"), (320, 240)), (("224X168", "--input-size", 8, None, 8),
+                                                                            (224, 168))])
+def test_parse_wxh_reads_width_then_height(args, size):
+    assert cli.parse_wxh(*args) == size
+
+
+@pytest.mark.parametrize("args, message", [
+    (("320", "--size"), "--size must be WxH"), (("axb", "--size"), "must be WxH"),
+    (("8x240", "--size"), ">= 16"), (("5000x240", "--size", 16, 4096), "<= 4096"),
+    (("220x168", "--input-size", 8, None, 8), "a multiple of 8")])
+def test_parse_wxh_names_the_option_and_the_rule(args, message):
+    with pytest.raises(ValueError, match=message):
+        cli.parse_wxh(*args)

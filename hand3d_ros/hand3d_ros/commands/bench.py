@@ -5,7 +5,7 @@ Default: the lite configuration, every backend variant available here (see
 tracking modes and the networks alone; about a minute on a 2-core CPU. ``--config
 paper`` adds the paper's networks (much slower on a CPU). Ctrl-C prints what was measured.
 """
-from hand3d_ros.cli import CommandError
+from hand3d_ros.cli import CommandError, parse_wxh
 
 
 def configure(parser):
@@ -33,16 +33,6 @@ def configure(parser):
     parser.add_argument("--json", default=None, metavar="FILE", help="also write the full report as JSON")
 
 
-def _frame_size(text: str):
-    try:
-        width, height = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise CommandError(f"--frame-size must look like 640x480, got '{text}'") from None
-    if width < 16 or height < 16:
-        raise CommandError(f"--frame-size must be at least 16x16, got '{text}'")
-    return height, width
-
-
 def run(args) -> int:
     import json
     import sys
@@ -51,16 +41,17 @@ def run(args) -> int:
 
     if args.iterations < 1 or args.warmup < 0 or args.budget <= 0 or any(b < 1 for b in args.batch):
         raise CommandError("--iterations and --batch must be >= 1, --warmup >= 0, --budget > 0")
-    for spec in args.backends or ():
-        try:
+    try:
+        for spec in args.backends or ():
             parse_variant(spec)
-        except ValueError as exc:
-            raise CommandError(str(exc)) from None
+        frame_hw = parse_wxh(args.frame_size, "--frame-size")[::-1]
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
     settings = BenchSettings(
         configs=tuple(dict.fromkeys(args.config)), variants=tuple(args.backends) if args.backends else None,
         device=args.device, iterations=args.iterations, warmup=args.warmup, budget_s=args.budget,
         min_iterations=min(3, args.iterations), batches=tuple(dict.fromkeys(args.batch)),
-        frame_hw=_frame_size(args.frame_size), weights_dir=args.weights, sequence=args.sequence, peer=args.peer,
+        frame_hw=frame_hw, weights_dir=args.weights, sequence=args.sequence, peer=args.peer,
         cache_dir=args.cache_dir)
     try:
         report = run_bench(settings, log=lambda line: print(line, file=sys.stderr, flush=True)).as_dict()

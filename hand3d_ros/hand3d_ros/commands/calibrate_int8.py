@@ -44,23 +44,12 @@ def configure(parser):
     parser.add_argument("--write", action="store_true", help="store the calibration in the weight files")
 
 
-def parse_size(text: str) -> tuple:
-    """``"WxH"`` -> (W, H), both >= 16; ValueError otherwise."""
-    parts = text.lower().split("x")
-    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
-        raise ValueError(f"--size must be WxH, e.g. 320x240, got {text!r}")
-    width, height = (int(p) for p in parts)
-    if min(width, height) < 16:
-        raise ValueError(f"--size {text}: both sides must be >= 16")
-    return width, height
-
-
 def run(args) -> int:
     import os
 
     import torch
 
-    from hand3d_ros.cli import CommandError
+    from hand3d_ros.cli import CommandError, parse_wxh
     from hand3d_ros.inference import int8
     from hand3d_ros.inference.backends.base import BackendUnavailable
     from hand3d_ros.inference.export import export_model_set
@@ -76,7 +65,7 @@ def run(args) -> int:
     if args.method == "percentile" and not 50.0 < args.percentile <= 100.0:
         raise CommandError(f"--percentile must be in (50, 100], got {args.percentile}")
     try:
-        size = parse_size(args.size)
+        size = parse_wxh(args.size, "--size")
         model_set = load_model_set(args.weights)
         frames, source = int8.load_frames(args.images, args.max_frames, size)
     except (ValueError, WeightsError, FileNotFoundError) as exc:

@@ -19,13 +19,12 @@ from hand3d_ros.cli import CommandError, positive_int
 def _size(text: str) -> tuple:
     import argparse
 
+    from hand3d_ros.cli import parse_wxh
+
     try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, got {text!r}") from None
-    if not (16 <= w <= 4096 and 16 <= h <= 4096):
-        raise argparse.ArgumentTypeError(f"size must be within 16..4096 pixels, got {text}")
-    return w, h
+        return parse_wxh(text, "--size", 16, 4096)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def configure(parser):

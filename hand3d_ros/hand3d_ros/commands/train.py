@@ -12,7 +12,7 @@ from __future__ import annotations
 from hand3d_ros.cli import non_negative_int, positive_int
 
 NETWORK_CHOICES = ("handsegnet", "posenet", "poseprior", "poseprior-direct")
-SCHEDULE_CHOICES = ("paper", "cpu-quick", "cpu-long", "real-finetune", "test", "test-real")
+SCHEDULE_CHOICES = ("paper", "cpu-quick", "cpu-long", "real-finetune", "side-head", "test", "test-real")
 
 
 
@@ -27,7 +27,8 @@ def configure(parser):
     parser.add_argument("--out", required=True, help="run folder (created; an existing run is resumed)")
     parser.add_argument("--config", choices=("lite", "paper"), default="lite", help="network size (default lite)")
     parser.add_argument("--schedule", choices=SCHEDULE_CHOICES, default="paper",
-                        help="training schedule (default paper; cpu-quick for the lite nets on a CPU)")
+                        help="training schedule (default paper; cpu-quick for the lite nets on a CPU; side-head: "
+                             "PoseNet's side head alone, --init-from trained weights)")
     parser.add_argument("--steps", type=positive_int, default=None,
                         help="override the schedule's steps (lr boundaries scale in proportion)")
     parser.add_argument("--batch-size", type=positive_int, default=None, help="override the schedule's batch size")
@@ -49,25 +50,12 @@ def configure(parser):
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def _input_size(text: str):
-    """``"WxH"`` -> ``(H, W)`` (the tables' order)."""
-    from hand3d_ros.cli import CommandError
-
-    try:
-        width, height = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise CommandError(f"--input-size must look like 224x168, not {text!r}") from None
-    if width < 8 or height < 8 or width % 8 or height % 8:
-        raise CommandError(f"--input-size {text}: both sides must be multiples of 8 and >= 8")
-    return (height, width)
-
-
 def run(args) -> int:
     import os
 
     import torch
 
-    from hand3d_ros.cli import CommandError
+    from hand3d_ros.cli import CommandError, parse_wxh
     from hand3d_ros.training.configs import get_config
     from hand3d_ros.training.datasets import DataError
     from hand3d_ros.training.loops import RunMismatch, train
@@ -80,7 +68,10 @@ def run(args) -> int:
                 raise CommandError(f"no such weight file: {path}")
         config = get_config(args.network, args.schedule, args.seed, maps_from=args.maps_from,
                             init_from=args.init_from, steps=args.steps, batch_size=args.batch_size)
-        input_size = _input_size(args.input_size) if args.input_size else None
+        if config.train_only and not args.init_from:
+            raise CommandError(f"--schedule {args.schedule} trains only {', '.join(config.train_only)}: "
+                               "give the trained weights to start from with --init-from")
+        input_size = parse_wxh(args.input_size, "--input-size", 8, multiple=8)[::-1] if args.input_size else None
         result = train(args.network, args.data, args.out, args.config, config, val=args.val,
                        num_workers=args.workers, input_size=input_size,
                        time_limit_s=args.time_limit * 60 if args.time_limit else None,

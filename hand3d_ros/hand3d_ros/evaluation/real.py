@@ -53,8 +53,8 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import asdict, dataclass, field
-from typing import Dict, List, Optional, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Dict, List, NamedTuple, Optional, Sequence
 
 import numpy as np
 
@@ -481,6 +481,58 @@ def teacher_crop_predictions(pipeline, image: np.ndarray, hands: Sequence[Teache
     return uv_img.numpy(), sides
 
 
+def open_photos(folders: Sequence, split: Optional[str] = None, split_table: Optional[dict] = None,
+                config: RealEvalConfig = RealEvalConfig(), limit: Optional[int] = None) -> tuple:
+    """``(opened, photos)``: the :class:`RealFolder` of each of ``folders`` (restricted to
+    ``split`` by source) and their photos in order, the first ``limit`` of each folder."""
+    opened = [RealFolder(f, split, split_table) for f in folders]
+    photos = []
+    for i, folder in enumerate(opened):
+        photos.extend(folder.photos(i, config.min_kp_score)[:limit])
+    return opened, photos
+
+
+class ScoredPhoto(NamedTuple):
+    """One photo run through the pipeline and scored (:func:`score_photos`)."""
+
+    index: int
+    photo: "Photo"
+    image: np.ndarray                 #: (H, W, 3) uint8 RGB
+    result: object                    #: the estimator's frame result, hands in ``predictions`` order
+    predictions: List[PredictedHand]
+    ignored: np.ndarray               #: (P,) bool, predictions on teacher-ignore pixels
+    hands: List[HandScore]            #: one per teacher hand
+    score: PhotoScore
+
+
+def score_photos(pipeline, opened: Sequence, photos: Sequence, config: RealEvalConfig = RealEvalConfig(),
+                 min_mean_keypoint_score: Optional[float] = None):
+    """Run ``pipeline`` on every photo as ``hand3d infer`` runs it (a fresh estimator
+    state per photo) and score it against the teacher.
+
+    ``min_mean_keypoint_score`` replaces the weights' detection gate (0: no gate).
+    Yields a :class:`ScoredPhoto` per photo.
+    """
+    from hand3d_ros.inference.estimator import HandEstimator, image_estimator_config
+    from hand3d_ros.inference.pipeline import PipelineConfig
+
+    estimator_config = image_estimator_config(PipelineConfig(detection_threshold=config.detection_threshold,
+                                                             max_hands=config.max_hands))
+    if min_mean_keypoint_score is not None:
+        estimator_config.tracker = replace(estimator_config.tracker, min_mean_keypoint_score=min_mean_keypoint_score)
+    estimator = HandEstimator(pipeline, estimator_config)
+    for index, photo in enumerate(photos):
+        sample = opened[photo.folder].shards[photo.samples[0]]
+        image = np.ascontiguousarray(sample["image"])
+        estimator.reset()  # independent photos
+        result = estimator.process(image, 0.0, K=np.asarray(sample["K"], dtype=np.float64))
+        preds = [PredictedHand(uv=h.uv, box=h.crop_box, side=int(h.handedness), lift_side=int(h.hand_side),
+                               score=float(h.score), w_rel=h.w_rel) for h in result.hands]
+        ignored = ignored_predictions([p.box for p in preds], sample["mask"], sample["valid"], config.ignore_fraction)
+        hands, photo_score = score_photo(photo.hands, preds, photo.source, config, ignored, photo=index)
+        yield ScoredPhoto(index, photo, image, result, preds, ignored, hands, photo_score)
+
+
 def evaluate_real(weights_dir, folders: Sequence, negatives: Sequence = (), split: Optional[str] = None,
                   split_table: Optional[dict] = None, config: RealEvalConfig = RealEvalConfig(),
                   limit: Optional[int] = None, device: str = "auto", progress: bool = False,
@@ -508,46 +560,32 @@ def evaluate_real(weights_dir, folders: Sequence, negatives: Sequence = (), spli
         JSON-able dict: :func:`summarise`'s numbers plus ``settings``, ``hands`` (one
         row per teacher hand) and ``info``.
     """
-    from hand3d_ros.inference.estimator import HandEstimator, image_estimator_config
-    from hand3d_ros.inference.pipeline import PipelineConfig, load_pipeline
+    from hand3d_ros.inference.pipeline import load_pipeline
 
     started = time.monotonic()
-    opened = [RealFolder(f, split, split_table) for f in list(folders) + list(negatives)]
-    photos = []
-    for i, folder in enumerate(opened):
-        photos.extend(folder.photos(i, config.min_kp_score)[:limit])
+    opened, photos = open_photos(list(folders) + list(negatives), split, split_table, config, limit)
     if not any(p.hands for p in photos):
         raise ValueError(f"no teacher hands to evaluate in {', '.join(map(str, folders))}"
                          + (f" (split {split!r}: its sources are named in hand3d_ros/evaluation/real_split.py "
                             "or --split-table)" if split else ""))
     pipeline = load_pipeline(weights_dir=weights_dir, backend=backend, device=device, precision=precision,
                              cache_dir=cache_dir, log=lambda *_: None)
-    pipe_config = PipelineConfig(detection_threshold=config.detection_threshold, max_hands=config.max_hands)
-    estimator = HandEstimator(pipeline, image_estimator_config(pipe_config))  # as hand3d infer runs it
     hand_scores, photo_scores, predictions = [], [], []
     bar = None
     if progress:
         from tqdm import tqdm
 
         bar = tqdm(total=len(photos), desc="eval real", unit="photo", dynamic_ncols=True)
-    for index, photo in enumerate(photos):
-        folder = opened[photo.folder]
-        sample = folder.shards[photo.samples[0]]
-        image = np.ascontiguousarray(sample["image"])
-        estimator.reset()  # independent photos
-        result = estimator.process(image, 0.0, K=np.asarray(sample["K"], dtype=np.float64))
-        preds = [PredictedHand(uv=h.uv, box=h.crop_box, side=int(h.handedness), lift_side=int(h.hand_side),
-                               score=float(h.score), w_rel=h.w_rel) for h in result.hands]
-        predictions.append(preds)
-        ignored = ignored_predictions([p.box for p in preds], sample["mask"], sample["valid"], config.ignore_fraction)
-        hands, photo_score = score_photo(photo.hands, preds, photo.source, config, ignored, photo=index)
+    for scored in score_photos(pipeline, opened, photos, config):
+        photo, image, hands = scored.photo, scored.image, scored.hands
+        predictions.append(scored.predictions)
         if photo.hands:
             crop_uv, crop_sides = teacher_crop_predictions(pipeline, image, photo.hands, config.crop_margin)
             for j, (score, hand) in enumerate(zip(hands, photo.hands)):
                 score.crop_err = normalised_errors(crop_uv[j], hand.uv)
                 score.crop_side = None if crop_sides is None else int(crop_sides[j])
         hand_scores.extend(hands)
-        photo_scores.append(photo_score)
+        photo_scores.append(scored.score)
         if bar is not None:
             bar.update(1)
     if bar is not None:

@@ -19,13 +19,12 @@ stored in the PoseNet weight file so that ``handedness_score`` means what it say
 """
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Optional, Sequence
 
 import numpy as np
 
 from hand3d_ros.core.side_calibration import fit_side_calibration, reliability
-from hand3d_ros.evaluation.real import RealEvalConfig, RealFolder, teacher_window
+from hand3d_ros.evaluation.real import RealEvalConfig, open_photos, score_photos, teacher_window
 
 
 def collect_side_cues(weights_dir, folders: Sequence, split: Optional[str] = None, limit: Optional[int] = None,
@@ -38,18 +37,17 @@ def collect_side_cues(weights_dir, folders: Sequence, split: Optional[str] = Non
     pipeline.config = PipelineConfig(handedness="auto")
     pipeline.side_calibration = None  # the raw cues, whatever the weights carry
     head, residual, is_right = [], [], []
-    for i, root in enumerate(folders):
-        folder = RealFolder(root, split)
-        for photo in folder.photos(i, config.min_kp_score)[:limit]:
-            if not photo.hands:
-                continue
-            image = np.ascontiguousarray(folder.shards[photo.samples[0]]["image"])
-            # one box per call: pose_in_boxes returns a frame's hands best first, not in box order
-            for hand in photo.hands:
-                (result,) = pipeline.pose_in_boxes(image, [teacher_window(hand.uv, config.crop_margin)]).hands
-                head.append(result.side_cues[0])
-                residual.append(result.side_cues[1])
-                is_right.append(hand.side == 1)
+    opened, photos = open_photos(folders, split, config=config, limit=limit)
+    for photo in photos:
+        if not photo.hands:
+            continue
+        image = np.ascontiguousarray(opened[photo.folder].shards[photo.samples[0]]["image"])
+        # one box per call: pose_in_boxes returns a frame's hands best first, not in box order
+        for hand in photo.hands:
+            (result,) = pipeline.pose_in_boxes(image, [teacher_window(hand.uv, config.crop_margin)]).hands
+            head.append(result.side_cues[0])
+            residual.append(result.side_cues[1])
+            is_right.append(hand.side == 1)
     out = {"head": np.asarray(head, np.float64), "residual": np.asarray(residual, np.float64),
            "is_right": np.asarray(is_right, bool)}
     keep = np.isfinite(out["head"]) & np.isfinite(out["residual"])
@@ -59,33 +57,26 @@ def collect_side_cues(weights_dir, folders: Sequence, split: Optional[str] = Non
 def collect_detections(weights_dir, folders: Sequence, split: Optional[str] = None, limit: Optional[int] = None,
                        config: RealEvalConfig = RealEvalConfig()) -> dict:
     """Every hand the pipeline reports on the photos (no gate), with its mean keypoint
-    score and whether it pairs with a teacher hand: ``{"kp_mean": (P,), "paired": (P,)
-    bool, "teacher_hands": int, "hand_free_photos": int, "false_on_hand_free": (P,) bool}``."""
-    from hand3d_ros.evaluation.real import PredictedHand, score_photo
-    from hand3d_ros.inference.estimator import HandEstimator, image_estimator_config
-    from hand3d_ros.inference.pipeline import PipelineConfig, load_pipeline
+    score and whether it pairs with a teacher hand, scored as ``hand3d eval`` scores
+    them: ``{"kp_mean": (P,), "paired": (P,) bool, "teacher_hands": int,
+    "hand_free_photos": int, "false_on_hand_free": (P,) bool}``; predictions on areas
+    the teacher marked uncertain count neither as paired nor as false (they are left out)."""
+    from hand3d_ros.inference.pipeline import load_pipeline
 
     pipeline = load_pipeline(weights_dir=weights_dir, backend="torch", device="cpu", log=lambda *_: None)
-    estimator_config = image_estimator_config(PipelineConfig(detection_threshold=config.detection_threshold,
-                                                             max_hands=config.max_hands))
-    estimator_config.tracker = replace(estimator_config.tracker, min_mean_keypoint_score=0.0)
-    estimator = HandEstimator(pipeline, estimator_config)
+    opened, photos = open_photos(folders, split, config=config, limit=limit)
     kp_mean, paired, on_free, teacher_hands, free = [], [], [], 0, 0
-    for i, root in enumerate(folders):
-        folder = RealFolder(root, split)
-        for photo in folder.photos(i, config.min_kp_score)[:limit]:
-            sample = folder.shards[photo.samples[0]]
-            estimator.reset()
-            result = estimator.process(np.ascontiguousarray(sample["image"]), 0.0)
-            preds = [PredictedHand(uv=h.uv, box=h.crop_box, side=int(h.handedness)) for h in result.hands]
-            hands, _ = score_photo(photo.hands, preds, photo.source, config)
-            matched = {h.prediction for h in hands if h.found}
-            teacher_hands += len(photo.hands)
-            free += not photo.hands
-            for j, h in enumerate(result.hands):
-                kp_mean.append(float(np.mean(h.uv_score)))
-                paired.append(j in matched)
-                on_free.append(not photo.hands)
+    for scored in score_photos(pipeline, opened, photos, config, min_mean_keypoint_score=0.0):
+        photo = scored.photo
+        matched = {h.prediction for h in scored.hands if h.found}
+        teacher_hands += len(photo.hands)
+        free += not photo.hands
+        for j, h in enumerate(scored.result.hands):
+            if j not in matched and scored.ignored[j]:
+                continue
+            kp_mean.append(float(np.mean(h.uv_score)))
+            paired.append(j in matched)
+            on_free.append(not photo.hands)
     return {"kp_mean": np.asarray(kp_mean), "paired": np.asarray(paired, bool), "teacher_hands": teacher_hands,
             "hand_free_photos": free, "false_on_hand_free": np.asarray(on_free, bool)}
 

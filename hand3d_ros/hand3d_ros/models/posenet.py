@@ -2,10 +2,21 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from hand3d_ros.models.layers import make_layers, run_layers
-from hand3d_ros.models.tables import NUM_HAND_SIDES, POSENET_MAP_STRIDE, resolve_config
+from hand3d_ros.core.keypoints import INDEX_MCP, LITTLE_MCP, WRIST
+from hand3d_ros.models.tables import (
+    NUM_HAND_SIDES,
+    POSENET_MAP_STRIDE,
+    SIDE_LAYOUT_BETA,
+    resolve_config,
+    side_head_features,
+)
+
+#: The keypoints whose layout gives the palm's turn: wrist, index and little-finger knuckles.
+_TURN = (WRIST, INDEX_MCP, LITTLE_MCP)
 
 
 class PoseNet(nn.Module):
@@ -18,10 +29,14 @@ class PoseNet(nn.Module):
     first, as the authors do).
 
     Tables with a ``side_head`` (a list of fc entries; the lite table) also classify the
-    hand side from the globally average-pooled encoding: :meth:`forward_with_side` gives
-    the maps and ``(N, 2)`` logits [left, right]. The paper takes the side as an input;
-    from 2D keypoints alone a left palm and a right back are mirror images, while the
-    pixels (nails, knuckles, the thumb's side) tell them apart.
+    hand side: :meth:`forward_with_side` gives the maps and ``(N, 2)`` logits [left, right].
+    The head reads the encoding, or the last maps and the encoding (``side_reads``),
+    average-pooled to ``side_grid`` x ``side_grid`` cells (1: the global mean), and with
+    ``side_layout`` the palm's turn (:func:`palm_turn`). The paper
+    takes the side as an input; from 2D keypoints alone a left palm and a right back are
+    mirror images, while the layout together with the pixels (nails, knuckles, the
+    thumb's side) tells them apart. The maps reach the head detached: its loss does not
+    shape the keypoints.
     """
 
     def __init__(self, config: dict):
@@ -42,9 +57,13 @@ class PoseNet(nn.Module):
             raise ValueError("PoseNet needs at least one stage")
         self.side_head = None
         if config.get("side_head"):
-            self.side_head, out = make_layers(config["side_head"], enc_ch, width)
+            self.side_head, out = make_layers(config["side_head"], side_head_features(config, enc_ch, map_hw),
+                                              width)
             if out != NUM_HAND_SIDES:
                 raise ValueError(f"PoseNet side_head gives {out} logits, not {NUM_HAND_SIDES}")
+            self.side_reads_maps = config.get("side_reads", "encoding") == "maps+encoding"
+            self.side_layout = bool(config.get("side_layout", False))
+            self.side_cell = tuple(s // int(config.get("side_grid", 1)) for s in map_hw)  # pool kernel, cells
 
     @property
     def has_side_head(self) -> bool:
@@ -67,8 +86,34 @@ class PoseNet(nn.Module):
             maps.append(run_layers(stage, x))
         side = None
         if with_side and self.side_head is not None:
-            side = run_layers(self.side_head, encoding.mean(dim=(2, 3)))
+            x = torch.cat([maps[-1].detach(), encoding], dim=1) if self.side_reads_maps else encoding
+            # the global mean stays a ReduceMean in exported graphs (their hashes pin INT8 ranges)
+            if self.side_cell == tuple(x.shape[-2:]):
+                x = x.mean(dim=(2, 3))
+            else:
+                x = F.avg_pool2d(x, self.side_cell).flatten(1)
+            if self.side_layout:
+                x = torch.cat([x, palm_turn(maps[-1].detach())], dim=1)
+            side = run_layers(self.side_head, x)
         return tuple(maps), side
+
+
+def palm_turn(maps: torch.Tensor, beta: float = SIDE_LAYOUT_BETA) -> torch.Tensor:
+    """Which way the palm turns in the image, from score maps ``(N, 21, h, w)`` -> ``(N, 1)``.
+
+    The sine of the angle from wrist->index knuckle to wrist->little-finger knuckle (image axes,
+    y down), each keypoint at its softmax-weighted mean cell (sharpness ``beta``). A
+    right palm facing the camera and a left back turn one way (< 0), their mirror
+    images the other (> 0): with whether the palm or the back is seen, this is the side.
+    """
+    n, k, h, w = maps.shape
+    weight = torch.softmax(maps[:, list(_TURN)].flatten(2) * beta, dim=-1).reshape(n, len(_TURN), h, w)
+    u = (weight.sum(dim=2) * torch.arange(w, dtype=maps.dtype, device=maps.device)).sum(dim=-1)
+    v = (weight.sum(dim=3) * torch.arange(h, dtype=maps.dtype, device=maps.device)).sum(dim=-1)
+    index = torch.stack([u[:, 1] - u[:, 0], v[:, 1] - v[:, 0]], dim=-1)
+    little = torch.stack([u[:, 2] - u[:, 0], v[:, 2] - v[:, 0]], dim=-1)
+    cross = index[:, 0] * little[:, 1] - index[:, 1] * little[:, 0]
+    return (cross / (index.norm(dim=-1) * little.norm(dim=-1) + 1e-6))[:, None]
 
 
 def _build_posenet(config: dict) -> PoseNet:

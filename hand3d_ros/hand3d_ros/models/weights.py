@@ -191,20 +191,30 @@ def check_state_dict(expected: Mapping, found: Mapping, source: str = "weights")
         raise WeightsError(f"{source}: weights do not fit the architecture: {problems[0]}{more}")
 
 
-def load_state_into(model: nn.Module, path, map_location="cpu") -> dict:
+def load_state_into(model: nn.Module, path, map_location="cpu", fresh=()) -> dict:
     """Load a weight file into an existing ``model``; returns the file's metadata.
 
     The file's network must match ``model.config["network"]`` (when the model has
     a config) and every tensor must fit (else one :class:`WeightsError` naming the
-    first mismatching tensor).
+    first mismatching tensor), except under the top-level modules named in ``fresh``:
+    when any of their tensors is missing from the file or has another shape (a new
+    head), all of that module keeps the model's own (initial) values.
     """
     content = read_weights(path, map_location)
     where = os.fspath(path)
     own = getattr(model, "config", {}).get("network")
     if own is not None and own != content["network"]:
         raise WeightsError(f"{where}: holds {content['network']} weights, the model is a {own}")
-    check_state_dict(model.state_dict(), content["state_dict"], where)
-    model.load_state_dict(content["state_dict"])
+    expected, found = model.state_dict(), dict(content["state_dict"])
+    for name in fresh:
+        prefix = name + "."
+        mine = {k: v for k, v in expected.items() if k.startswith(prefix)}
+        theirs = {k: v for k, v in found.items() if k.startswith(prefix)}
+        if mine.keys() != theirs.keys() or any(v.shape != theirs[k].shape for k, v in mine.items()):
+            found = {k: v for k, v in found.items() if not k.startswith(prefix)}
+            found.update(mine)
+    check_state_dict(expected, found, where)
+    model.load_state_dict(found)
     return _metadata(content)
 
 

@@ -30,6 +30,10 @@ Schedules:
   of the image). From random weights the same data learns far slower on a CPU (DESIGN.md 8).
   PosePrior fine-tunes on the teacher's 3D (world landmarks, wrist-relative) of real hands
   beside the rendered poses.
+- ``side-head``: PoseNet's side head alone (``--init-from`` trained weights; everything
+  else frozen, batch norm statistics included) on the real-finetune crops and
+  augmentation. A new head (another ``side_grid``/``side_reads``) starts from the
+  initialisation. The keypoints stay exactly as they were.
 - ``test``: a handful of steps for unit tests (no decay).
 """
 from __future__ import annotations
@@ -143,9 +147,12 @@ class LossWeights:
     side: float = field(default=5.0, metadata={
         "help": "PoseNet with a side head: weight of the hand-side cross-entropy (0.69 at chance) "
                 "beside the score-map loss (tens to about a hundred); >= 0"})
+    maps: float = field(default=1.0, metadata={
+        "help": "PoseNet: weight of the score-map loss; 0 when only the side head learns (the "
+                "logged loss is then the side's alone); >= 0"})
 
     def __post_init__(self):
-        if self.map_foreground < 0 or self.side < 0:
+        if self.map_foreground < 0 or self.side < 0 or self.maps < 0:
             raise ValueError("LossWeights must be >= 0")
 
 
@@ -164,6 +171,15 @@ class TrainConfig:
     init_from: str = field(default="", metadata={
         "help": "a weight file of the same network to start from (fine-tuning) instead of the "
                 "initialisation; '' = from scratch"})
+    train_only: Tuple[str, ...] = field(default=(), metadata={
+        "help": "names of the top-level modules that learn (e.g. ('side_head',)); every other "
+                "parameter stays as initialised or loaded and every other batch norm keeps its "
+                "statistics. With init_from, tensors of these modules that do not fit the file "
+                "(a new head) start from the initialisation. () = the whole network learns"})
+
+    def __post_init__(self):
+        if isinstance(self.train_only, str) or not all(isinstance(n, str) and n for n in self.train_only):
+            raise ValueError("TrainConfig.train_only must be a tuple of module names")
 
     def to_dict(self) -> dict:
         """Plain dict (JSON- and weight-file-friendly)."""
@@ -182,6 +198,7 @@ _REAL_POSENET_AUG = Augment(crop_center_noise=0.05, crop_scale_noise=0.1, contra
                             rotation_deg=30.0, channel_gain=0.1, pixel_noise=0.03, blur_prob=0.2)
 # The side head learns from the teacher's handedness and from mirrored crops.
 _REAL_POSENET_LOSS = LossWeights(map_foreground=10.0, side=10.0)
+_SIDE_HEAD_LOSS = LossWeights(side=1.0, maps=0.0)
 # From scratch on a CPU, plain L2 sat at the all-zero answer for 750 steps (median error
 # 46 of 128 crop px); foreground weight 10 was at 35 px after 500 steps and kept falling.
 _CPU_POSENET_LOSS = LossWeights(map_foreground=10.0)
@@ -212,6 +229,8 @@ SCHEDULES = {
                                      val_batches=1), _CPU_POSENET_AUG, loss=_CPU_POSENET_LOSS),
         "test-real": TrainConfig(Schedule(6, 2, (1e-3,), (), checkpoint_every=3, log_every=1, val_every=3,
                                           val_batches=1), _REAL_POSENET_AUG, loss=_REAL_POSENET_LOSS),
+        "side-head": TrainConfig(Schedule(1500, 64, (1e-3, 3e-4), (1000,), checkpoint_every=100, val_every=250),
+                                 _REAL_POSENET_AUG, loss=_SIDE_HEAD_LOSS, train_only=("side_head",)),
     },
     "poseprior": {
         "paper": TrainConfig(Schedule(30000, 8, (1e-5, 1e-6, 1e-7), (10000, 20000), checkpoint_every=1000,
@@ -247,4 +266,5 @@ def get_config(network: str, schedule: str, seed: int = 0, maps_from: str = "", 
         ratio = overrides["steps"] / base.schedule.steps
         overrides["boundaries"] = tuple(max(1, round(b * ratio)) for b in base.schedule.boundaries)
     sched = dataclasses.replace(base.schedule, **overrides) if overrides else base.schedule
-    return TrainConfig(sched, base.augment, seed, base.loss, maps_from=maps_from, init_from=init_from)
+    return TrainConfig(sched, base.augment, seed, base.loss, maps_from=maps_from, init_from=init_from,
+                       train_only=base.train_only)

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Optional
 
 import torch
+from torch import nn
 
 from hand3d_ros.core.keypoints import KEYPOINT_NAMES
 from hand3d_ros.models.weights import load_state_into, save_weights
@@ -66,11 +67,22 @@ def atomic_save(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
+#: TrainConfig fields added after runs already existed (path -> default in to_dict()).
+_NEWER_FIELDS = {("train_only",): [], ("loss", "maps"): 1.0}
+
+
 def _run_info(network: str, config: str, train_config: TrainConfig, data, input_size=None) -> dict:
     info = {"network": network, "config": config, "train": train_config.to_dict(), "data": data.describe()}
+    info = json.loads(json.dumps(info))
+    for *parents, key in _NEWER_FIELDS:  # left out at their default: runs written before still resume
+        fields = info["train"]
+        for parent in parents:
+            fields = fields[parent]
+        if fields[key] == _NEWER_FIELDS[(*parents, key)]:
+            del fields[key]
     if input_size is not None:
         info["input_size"] = list(input_size)
-    return json.loads(json.dumps(info))
+    return info
 
 
 def _check_resume(run_dir: Path, info: dict) -> None:
@@ -94,7 +106,7 @@ def _trim_log(path: Path, step: int) -> None:
 def validation_loss(task: Task, data: SampleDataset, batch_size: int, batches: int, seed: int) -> float:
     """Mean loss over the first ``batches`` batches of ``data`` (fixed order and augmentation)."""
     model = task.model
-    was_training = model.training
+    modes = [(module, module.training) for module in model.modules()]  # frozen parts stay in eval
     model.eval()
     total, count = 0.0, 0
     loader = make_loader(data, batch_size, seed, num_workers=0, shuffle=False)
@@ -105,8 +117,35 @@ def validation_loss(task: Task, data: SampleDataset, batch_size: int, batches: i
             prepared = task.prepare(batch, step_generator(seed, index, VAL_STREAM))
             total += float(task.loss(prepared))
             count += 1
-    model.train(was_training)
+    for module, training in modes:
+        module.training = training
     return total / max(count, 1)
+
+
+def trainable(model: nn.Module, train_only) -> list:
+    """Freeze all but the top-level modules named in ``train_only`` (``()``: nothing frozen)
+    and return the parameters that learn. Raises ``ValueError`` naming an unknown module."""
+    if not train_only:
+        return list(model.parameters())
+    names = dict(model.named_children())
+    unknown = [name for name in train_only if names.get(name) is None]
+    if unknown:
+        raise ValueError(f"train_only names no module of this {type(model).__name__}: {', '.join(unknown)} "
+                         f"(modules: {', '.join(n for n, m in names.items() if m is not None)})")
+    model.requires_grad_(False)
+    for name in train_only:
+        names[name].requires_grad_(True)
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def train_mode(model: nn.Module, train_only) -> None:
+    """Train mode for what learns; eval mode (batch norm statistics fixed) for what is frozen."""
+    if not train_only:
+        model.train()
+        return
+    model.eval()
+    for name in train_only:
+        getattr(model, name).train()
 
 
 def train(network: str, data, run_dir, config: str = "lite", train_config: TrainConfig = None,
@@ -143,7 +182,8 @@ def train(network: str, data, run_dir, config: str = "lite", train_config: Train
                      input_size=input_size)
     history = []
     if train_config.init_from:  # a checkpoint (resuming) overrides it below
-        earlier = dict(load_state_into(task.model, train_config.init_from).get("training") or {})
+        earlier = dict(load_state_into(task.model, train_config.init_from,
+                                       fresh=train_config.train_only).get("training") or {})
         history = list(earlier.pop("history", []))
         if earlier:
             history.append(earlier)
@@ -156,7 +196,8 @@ def train(network: str, data, run_dir, config: str = "lite", train_config: Train
     (run_dir / RUN_INFO.format(network=network)).write_text(json.dumps(info, indent=2) + "\n")
 
     model = task.model
-    optimiser = torch.optim.Adam(model.parameters(), lr=sched.lr_at(0), weight_decay=sched.weight_decay)
+    optimiser = torch.optim.Adam(trainable(model, train_config.train_only), lr=sched.lr_at(0),
+                                 weight_decay=sched.weight_decay)
     step, elapsed_before = 0, 0.0
     ckpt_path = run_dir / CHECKPOINT.format(network=network)
     log_path = run_dir / LOG.format(network=network)
@@ -172,7 +213,7 @@ def train(network: str, data, run_dir, config: str = "lite", train_config: Train
         atomic_save({"model": model.state_dict(), "optimizer": optimiser.state_dict(), "step": step,
                      "torch_rng": torch.get_rng_state(), "elapsed_s": elapsed, "run": info}, ckpt_path)
 
-    model.train()
+    train_mode(model, train_config.train_only)
     start = time.monotonic()
     interrupted, images_done, last_loss = False, 0, float("nan")
     bar = None

@@ -349,6 +349,31 @@ def test_shipped_weights_on_rendered_photos_give_real_numbers(tmp_path, weights)
     assert 10 < shipped["3d_scaled"]["median_error_mm"] < 150
 
 
+def test_calibration_data_are_scored_as_the_evaluation_scores(tmp_path, real_dirs):
+    """``calibrate-side`` reads what ``hand3d eval`` measures: above the weights' own gate,
+    the detections it collects pair with exactly the teacher hands the evaluation finds,
+    and every teacher hand gives finite side cues."""
+    from hand3d_ros.evaluation.real import evaluate_real
+    from hand3d_ros.evaluation.side_fit import collect_detections, collect_side_cues
+    from hand3d_ros.inference.model_set import SHIPPED_WEIGHTS_DIR
+    from hand3d_ros.models import read_weights
+
+    generator = RenderedTeacher(seed=4343)
+    generator.samples = range(8)
+    folders = [write_real(tmp_path / "renders", generator, sources=("render/even", "render/odd")), real_dirs[1]]
+    weights = SHIPPED_WEIGHTS_DIR / "lite"
+    gate = read_weights(weights / "posenet.pt")["calibration"]["detection"]["min_mean_keypoint_score"]
+    detections = collect_detections(weights, folders)
+    evaluated = evaluate_real(weights, folders[:1], folders[1:], device="cpu")
+    kept = detections["kp_mean"] >= gate
+    assert detections["teacher_hands"] == 8 and detections["hand_free_photos"] == 3
+    assert int(np.sum(kept & detections["paired"])) == evaluated["pipeline"]["found"] >= 1
+    assert int(np.sum(kept & ~detections["paired"])) == evaluated["pipeline"]["false_hands"] + int(
+        round(evaluated["hand_free"]["false_hands_per_photo"] * 3))
+    cues = collect_side_cues(weights, folders[:1])
+    assert len(cues["head"]) == 8 and np.all(np.isfinite(cues["head"]) & np.isfinite(cues["residual"]))
+
+
 def test_eval_real_command_runs_the_pipeline_once_per_photo(weights, real_dirs, tmp_path, capsys):
     hands, negatives = real_dirs
     out, sheet = tmp_path / "real.json", tmp_path / "sheet.png"

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from scipy.spatial.transform import Rotation
 
-from hand3d_ros.core.keypoints import NUM_KEYPOINTS
+from hand3d_ros.core.keypoints import INDEX_MCP, LITTLE_MCP, NUM_KEYPOINTS, THUMB_TIP, WRIST
 from hand3d_ros.models import (
     CONFIGS,
     GestureNet,
@@ -19,6 +19,7 @@ from hand3d_ros.models import (
     resolve_config,
 )
 from hand3d_ros.models.layers import SameConv2d, axis_angle_to_matrix
+from hand3d_ros.models.posenet import palm_turn
 from hand3d_ros.models.tables import same_pad
 
 torch.manual_seed(0)
@@ -60,21 +61,41 @@ def test_posenet_lite_shapes():
     assert [tuple(m.shape) for m in maps] == [(2, NUM_KEYPOINTS, 16, 16)] * 3
 
 
-def test_posenet_side_head_reads_the_pooled_encoding():
+def _encoding(model, crop):
+    x = crop
+    for module in model.encoder.values():
+        x = module(x)
+    return x
+
+
+def _head(model, x):
+    for module in model.side_head.values():
+        x = module(x)
+    return x
+
+
+def test_posenet_side_head_reads_a_grid_of_maps_and_encoding():
     lite, paper = build_posenet("lite").eval(), build_posenet("paper").eval()
     crop = torch.randn(3, 3, 128, 128)
     with torch.no_grad():
         maps, side = lite.forward_with_side(crop)
         assert lite.has_side_head and side.shape == (3, 2)
         assert all(torch.equal(a, b) for a, b in zip(maps, lite(crop)))  # same maps as forward
-        # the head sees nothing but the average-pooled encoding
-        x = crop
-        for module in lite.encoder.values():
-            x = module(x)
-        pooled = x.mean(dim=(2, 3))
-        for module in lite.side_head.values():
-            pooled = module(pooled)
-        assert torch.allclose(side, pooled, atol=1e-6)
+        # the lite head reads concat(last maps, encoding) in 4x4 cells of 4x4 map cells,
+        # then the palm's turn
+        x = torch.cat([maps[-1], _encoding(lite, crop)], dim=1)
+        cells = x.reshape(3, x.shape[1], 4, 4, 4, 4).mean(dim=(3, 5))
+        features = torch.cat([cells.flatten(1), palm_turn(maps[-1])], dim=1)
+        assert torch.allclose(side, _head(lite, features), atol=1e-5)
+        # a mirrored crop moves the cells: the head is not blind to the layout
+        flipped = lite.forward_with_side(crop.flip(-1))[1]
+        assert not torch.allclose(side, flipped, atol=1e-3)
+        # the table's older form: the global mean of the encoding alone
+        table = dict(lite.config, side_reads="encoding", side_grid=1, side_layout=False)
+        table.pop("network"), table.pop("variant")
+        mean_head = build_posenet(table).eval()
+        pooled = _encoding(mean_head, crop).mean(dim=(2, 3))
+        assert torch.allclose(mean_head.forward_with_side(crop)[1], _head(mean_head, pooled), atol=1e-6)
         assert not paper.has_side_head and paper.forward_with_side(torch.randn(1, 3, 64, 64))[1] is None
 
 
@@ -212,3 +233,26 @@ def test_resolve_config_errors():
         build_handsegnet(bad)
     with pytest.raises(ValueError, match="input too small"):
         build_handsegnet("lite", input_size=(4, 4))
+
+
+@pytest.mark.parametrize("change, message", [({"side_grid": 3}, "divide"), ({"side_grid": 0}, ">= 1"),
+                                             ({"side_reads": "pixels"}, "side_reads")])
+def test_posenet_side_head_table_errors(change, message):
+    table = {k: v for k, v in build_posenet("lite").config.items() if k not in ("network", "variant")}
+    with pytest.raises(ValueError, match=message):
+        build_posenet(dict(table, **change))
+
+
+def test_palm_turn_reads_the_knuckles_and_mirrors():
+    """A right palm facing the camera, fingers up: the index knuckle is right of the
+    little finger's (image x), the turn is < 0; mirrored (a left palm) it is > 0."""
+    maps = torch.full((1, NUM_KEYPOINTS, 16, 16), -0.1)
+    maps[0, WRIST, 13, 8] = maps[0, INDEX_MCP, 5, 11] = maps[0, LITTLE_MCP, 6, 4] = 1.0
+    maps[0, THUMB_TIP, 9, 14] = 1.0  # the other keypoints do not count
+    turn = palm_turn(maps)
+    assert turn.shape == (1, 1) and -1.0 <= turn.item() < -0.5
+    assert torch.allclose(palm_turn(maps.flip(-1)), -turn, atol=1e-5)
+    moved = maps.clone()
+    moved[0, THUMB_TIP] = -0.1
+    moved[0, THUMB_TIP, 2, 2] = 1.0
+    assert torch.allclose(palm_turn(moved), turn)

@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from hand3d_ros.inference.model_set import load_model_set
-from hand3d_ros.models import read_weights
+from hand3d_ros.models import build_posenet, read_weights, save_weights
 from hand3d_ros.training.configs import get_config
-from hand3d_ros.training.loops import RunMismatch, train
+from hand3d_ros.training.loops import RunMismatch, train, trainable
 
 torch.set_num_threads(1)
 
@@ -95,3 +95,30 @@ def test_poseprior_on_posenet_maps_fine_tuned(tiny_shards, tmp_path):
     with pytest.raises(ValueError, match="poseprior only"):
         train("posenet", tiny_shards, tmp_path / "bad", "lite", get_config("posenet", "test", maps_from=str(posenet)),
               num_workers=0, progress=False)
+
+
+def test_side_head_schedule_trains_only_the_head(tiny_shards, tmp_path):
+    """``side-head``: from weights with another head (the global-mean table), the new
+    grid head starts fresh and learns; every other tensor, batch norm statistics
+    included, is the file's; the log holds the side loss alone (about ln 2 at chance)."""
+    table = {k: v for k, v in build_posenet("lite").config.items() if k not in ("network", "variant")}
+    old = build_posenet(dict(table, side_reads="encoding", side_grid=1))
+    old.stages[0].conv5_1.norm.running_mean.fill_(0.25)  # statistics a frozen batch norm must keep
+    save_weights(tmp_path / "old.pt", old, {})
+    config = get_config("posenet", "side-head", init_from=str(tmp_path / "old.pt"), steps=3, batch_size=4)
+    assert config.train_only == ("side_head",) and config.loss.maps == 0
+    result = train("posenet", tiny_shards, tmp_path / "run", "lite", config, num_workers=0, progress=False)
+    before, after = old.state_dict(), _state(result.weights)
+    body = [k for k in after if not k.startswith("side_head.")]
+    assert body and all(torch.equal(before[k], after[k]) for k in body)
+    assert after["side_head.fc_side0.weight"].shape != before["side_head.fc_side0.weight"].shape
+    log = [json.loads(line)["loss"] for line in (tmp_path / "run" / "log-posenet.jsonl").read_text().splitlines()]
+    assert all(0.1 < value < 5.0 for value in log)  # cross-entropy, not the maps' tens
+    # a second round from those weights: the head fits now and continues
+    again = train("posenet", tiny_shards, tmp_path / "again", "lite",
+                  get_config("posenet", "side-head", init_from=str(result.weights), steps=1, lr=(1e-12, 1e-12)),
+                  num_workers=0, progress=False)
+    assert torch.allclose(_state(again.weights)["side_head.fc_side0.weight"], after["side_head.fc_side0.weight"],
+                          atol=1e-6)
+    with pytest.raises(ValueError, match="names no module"):
+        trainable(build_posenet("lite"), ("side_heads",))

@@ -16,3 +16,11 @@ def test_train_command_runs_and_resumes(tiny_shards, tmp_path, capsys):
 def test_train_command_reports_bad_data(tmp_path, capsys):
     assert main(["train", "posenet", "--data", str(tmp_path), "--out", str(tmp_path / "o")]) == 1
     assert "neither a shard folder" in capsys.readouterr().err
+
+
+def test_side_head_schedule_needs_weights_to_start_from(tiny_shards, tmp_path, capsys):
+    args = ["train", "posenet", "--data", str(tiny_shards), "--out", str(tmp_path), "--config", "lite",
+            "--schedule", "side-head", "--workers", "0", "--no-progress"]
+    assert main(args) == 1
+    assert "--init-from" in capsys.readouterr().err
+    assert not (tmp_path / "posenet.pt").exists()
