@@ -5,8 +5,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hand3d_ros.models.layers import make_layers, run_layers
 from hand3d_ros.core.keypoints import INDEX_MCP, LITTLE_MCP, WRIST
+from hand3d_ros.models.layers import make_layers, run_layers
 from hand3d_ros.models.tables import (
     NUM_HAND_SIDES,
     POSENET_MAP_STRIDE,

@@ -366,6 +366,7 @@ def stream_fc_inputs(cfg: dict, stream: str) -> int:
     return out_hw[0] * out_hw[1] * out_ch + cfg["hand_sides"]
 
 
+#: What a PoseNet side head may read (``side_reads``; see the module docstring).
 SIDE_READS = ("encoding", "maps+encoding")
 #: Softmax sharpness when the side head locates keypoints in the maps: trained maps peak
 #: near 1 over a background near 0, so beta 20 weighs a peak e^20 times a background cell.
