@@ -128,10 +128,10 @@ def trainable(model: nn.Module, train_only) -> list:
     if not train_only:
         return list(model.parameters())
     names = dict(model.named_children())
-    unknown = [name for name in train_only if names.get(name) is None]
+    unknown = [name for name in train_only if name not in names]
     if unknown:
         raise ValueError(f"train_only names no module of this {type(model).__name__}: {', '.join(unknown)} "
-                         f"(modules: {', '.join(n for n, m in names.items() if m is not None)})")
+                         f"(modules: {', '.join(names)})")
     model.requires_grad_(False)
     for name in train_only:
         names[name].requires_grad_(True)

@@ -50,7 +50,7 @@ def posenet_loss(stage_maps: Sequence[torch.Tensor], target: torch.Tensor,
     ``(N, 2)`` [left, right], ``hand_side`` ``(N,)`` long 0 = left, 1 = right) when the
     network has one; ``keypoint_weight`` ``(N, K)``: see :func:`score_map_loss`. The map
     loss is scaled by ``weights.maps`` (and skipped at 0)."""
-    loss = side_logits.new_zeros(()) if side_logits is not None else stage_maps[-1].new_zeros(())
+    loss = stage_maps[-1].new_zeros(())
     if weights.maps > 0:
         loss = loss + weights.maps * score_map_loss(stage_maps, target, weights.map_foreground, keypoint_weight)
     if side_logits is not None:
