@@ -2,12 +2,15 @@
 and fit its detection gate.
 
     hand3d calibrate-side --weights DIR --real LABELLED_DIR... [--negatives DIR...] [--split val] [--write]
+        [--max-false-per-hand-free RATE [--detection-thresholds T...]]
 
 Fits a logistic calibration of the hand side on teacher-labelled real photos and the
 detection gate (the mean keypoint score below which a reported hand is dropped) on the
-same photos plus hand-free ones (``hand3d_ros.evaluation.side_fit``); with ``--write``
-both are stored in ``DIR/posenet.pt`` (``calibration`` metadata), where the pipeline and
-the estimator find them.
+same photos plus hand-free ones, and, given a false-hand budget and several candidate
+HandSegNet thresholds, the threshold that finds the most hands within the budget
+(``hand3d_ros.evaluation.side_fit``); with ``--write`` they are stored in
+``DIR/posenet.pt`` (``calibration`` metadata), where the pipeline and the estimator find
+them (node parameters ``detection_threshold`` and ``min_mean_keypoint_score`` at -1).
 """
 from __future__ import annotations
 
@@ -24,6 +27,14 @@ def configure(parser):
     parser.add_argument("--max-false-per-hand-free", type=float, default=None, metavar="RATE",
                         help="instead of --max-found-loss: the lowest gate with at most RATE false hands per "
                              "hand-free photo (needs --negatives)")
+    parser.add_argument("--budget-confidence", type=float, default=0.9, metavar="P",
+                        help="with --max-false-per-hand-free: the budget must hold for the upper P bound of the "
+                             "false-hand rate (Poisson), in [0, 1); 0: for the count on these photos (default 0.9)")
+    parser.add_argument("--detection-thresholds", type=float, nargs="+", default=None, metavar="T",
+                        help="with --max-false-per-hand-free: candidate HandSegNet thresholds in (0, 1); the "
+                             "pipeline runs once per candidate (default: the weights' current threshold only)")
+    parser.add_argument("--gate-step", type=float, default=0.01,
+                        help="grid step of the detection gate in (0, 0.5] (default 0.01; the table prints every 0.05)")
     parser.add_argument("--split", choices=("train", "val", "test"), default="val",
                         help="sources of this split only (default val)")
     parser.add_argument("--limit", type=positive_int, default=None, help="first N photos of each folder")
@@ -35,8 +46,10 @@ def run(args) -> int:
 
     from hand3d_ros.cli import CommandError
     from hand3d_ros.core.side_calibration import METADATA_KEY
-    from hand3d_ros.evaluation.side_fit import collect_detections, collect_side_cues, fit_and_report, fit_keypoint_gate
-    from hand3d_ros.inference.estimator import DETECTION_CALIBRATION
+    from hand3d_ros.evaluation.real import RealEvalConfig
+    from hand3d_ros.evaluation.side_fit import (collect_detections, collect_side_cues, fit_and_report,
+                                                fit_keypoint_gate, gated_row, pick_detection_threshold)
+    from hand3d_ros.inference.pipeline import DETECTION_CALIBRATION
     from hand3d_ros.models.weights import WeightsError, set_calibration
 
     if not 0.0 <= args.max_found_loss < 1.0:
@@ -44,9 +57,17 @@ def run(args) -> int:
     budget = args.max_false_per_hand_free
     if budget is not None and (budget < 0.0 or not args.negatives):
         raise CommandError("--max-false-per-hand-free needs a rate >= 0 and --negatives (hand-free photos)")
+    if not 0.0 <= args.budget_confidence < 1.0:
+        raise CommandError("--budget-confidence must be in [0, 1)")
+    if not 0.0 < args.gate_step <= 0.5:
+        raise CommandError("--gate-step must be in (0, 0.5]")
+    thresholds = args.detection_thresholds or [-1.0]
+    if args.detection_thresholds and (budget is None or not all(0.0 < t < 1.0 for t in thresholds)):
+        raise CommandError("--detection-thresholds needs --max-false-per-hand-free and values in (0, 1)")
     try:
         cues = collect_side_cues(args.weights, args.real, args.split, args.limit)
-        detections = collect_detections(args.weights, list(args.real) + list(args.negatives), args.split, args.limit)
+        runs = [collect_detections(args.weights, list(args.real) + list(args.negatives), args.split, args.limit,
+                                   RealEvalConfig(detection_threshold=t)) for t in thresholds]
     except (ValueError, WeightsError, FileNotFoundError) as exc:
         raise CommandError(str(exc)) from None
     if len(cues["head"]) < 20 or cues["is_right"].all() or not cues["is_right"].any():
@@ -62,19 +83,34 @@ def run(args) -> int:
             print(f"  {name[12:]:>10} {lo:.1f}-{hi:.1f} {n:7d} {conf:10.3f} {acc:9.3f}")
     print(f"calibration: head {cal.head_scale:.3f}, residual {cal.residual_scale:.3f}, bias {cal.bias:.3f}; "
           f"head only {cal.head_only_scale:.3f}, bias {cal.head_only_bias:.3f}")
-    gate, table = fit_keypoint_gate(detections, args.max_found_loss, max_false_per_hand_free=budget)
-    rule = (f"at most {budget} false hands per hand-free photo" if budget is not None
-            else f"at most {args.max_found_loss} of the found hands lost")
-    print(f"detection gate (mean keypoint score; {rule}), {detections['teacher_hands']} teacher hands, "
-          f"{detections['hand_free_photos']} hand-free photos:")
+    rule = (f"at most {budget} false hands per hand-free photo"
+            + (f" (upper {args.budget_confidence:g} bound)" if args.budget_confidence > 0 else "")
+            if budget is not None else f"at most {args.max_found_loss} of the found hands lost")
+    fits = {d["detection_threshold"]: fit_keypoint_gate(d, args.max_found_loss, step=args.gate_step,
+                                                        max_false_per_hand_free=budget,
+                                                        budget_confidence=args.budget_confidence) for d in runs}
+    threshold = pick_detection_threshold(fits, budget) if budget is not None else runs[0]["detection_threshold"]
+    if len(fits) > 1:
+        print(f"HandSegNet threshold ({rule}; each with its own gate):")
+        print("  threshold   gate  found  false per hand-free photo")
+        for t, (g, table) in sorted(fits.items()):
+            _, found, _, per_free = gated_row(g, table)
+            print(f"  {t:9.2f} {g:6.2f} {found:6.3f} {per_free:26.3f}{'  <- chosen' if t == threshold else ''}")
+    gate, table = fits[threshold]
+    detections = next(d for d in runs if d["detection_threshold"] == threshold)
+    print(f"detection gate (mean keypoint score; {rule}; HandSegNet threshold {threshold:.2f}), "
+          f"{detections['teacher_hands']} teacher hands, {detections['hand_free_photos']} hand-free photos:")
     print("  threshold  found  false (photos with hands)  false per hand-free photo")
     for t, found, false, per_free in table:
         mark = "  <- gate" if t == gate else ""
+        if not mark and abs(t * 20 - round(t * 20)) > 1e-6:
+            continue  # the table shows every 0.05 and the gate
         print(f"  {t:9.2f} {found:6.3f} {false:26.0f} {per_free:26.3f}{mark}")
     if args.write:
         path = os.path.join(args.weights, "posenet.pt")
         set_calibration(path, METADATA_KEY, cal.to_metadata()[METADATA_KEY])
-        set_calibration(path, DETECTION_CALIBRATION, {"min_mean_keypoint_score": gate, "source": source,
+        set_calibration(path, DETECTION_CALIBRATION, {"min_mean_keypoint_score": gate,
+                                                      "detection_threshold": threshold, "source": source,
                                                       "rule": rule})
         print(f"written to {path}")
     return 0

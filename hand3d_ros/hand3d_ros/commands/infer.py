@@ -30,7 +30,8 @@ def configure(parser):
     parser.add_argument("--hand-side", default="auto", choices=("auto", "left", "right"),
                         help="handedness: estimate it, or force one side")
     parser.add_argument("--max-hands", type=int, default=2, help="most hands per image (1-8)")
-    parser.add_argument("--threshold", type=float, default=0.5, help="HandSegNet hand probability threshold (0-1)")
+    parser.add_argument("--threshold", type=float, default=-1.0,
+                        help="HandSegNet hand probability threshold (0-1; default: the weights' calibrated one)")
     parser.add_argument("--hfov", type=float, default=60.0, help="horizontal field of view for the intrinsics "
                         "guess, degrees (ignored with --calibration)")
     parser.add_argument("--calibration", default=None, help="camera calibration YAML (ROS camera_info format)")
@@ -51,8 +52,8 @@ def run(args) -> int:
 
     if not 1 <= args.max_hands <= 8:
         raise CommandError(f"--max-hands must be in [1, 8], got {args.max_hands}")
-    if not 0.0 < args.threshold < 1.0:
-        raise CommandError(f"--threshold must be in (0, 1), got {args.threshold}")
+    if not (args.threshold == -1.0 or 0.0 < args.threshold < 1.0):
+        raise CommandError(f"--threshold must be in (0, 1) (or -1: the weights' own), got {args.threshold}")
     from hand3d_ros.offline.bags import is_bag
 
     paths = [Path(p) for p in args.inputs]

@@ -128,7 +128,7 @@ def evaluate(weights_dir, data, limit: Optional[int] = None, direct_weights=None
                                    antialias=True)
             prob = torch.softmax(backend.handsegnet(seg_in), dim=1)[:, 1:2]
             prob = F.interpolate(prob, size=hw, mode="bilinear", align_corners=False)[:, 0]
-            pred_mask = prob > pipe_config.detection_threshold
+            pred_mask = prob > pipeline.detection_threshold
             gt_mask = batch["mask"] > 0
             i = (pred_mask & gt_mask).sum(dim=(1, 2)).double()
             u = (pred_mask | gt_mask).sum(dim=(1, 2)).double()
@@ -178,7 +178,7 @@ def evaluate(weights_dir, data, limit: Optional[int] = None, direct_weights=None
     results = {
         "segmentation": {"iou": inter / union if union else None,
                          "iou_mean_per_image": float(np.mean(per_image_iou)) if per_image_iou else None,
-                         "num_samples": n, "threshold": pipe_config.detection_threshold},
+                         "num_samples": n, "threshold": pipeline.detection_threshold},
     }
     for key, a in acc.items():
         extra = {"detected_fraction": detected / n if n else None} if key == "2d_pipeline" else {}

@@ -81,8 +81,8 @@ class RealEvalConfig:
     ignore_fraction: float = field(default=0.25, metadata={
         "help": "an unmatched prediction whose window is at least this much teacher-ignore is not false; [0, 1]"})
     max_hands: int = field(default=2, metadata={"help": "most hands the pipeline reports per photo; [1, 8]"})
-    detection_threshold: float = field(default=0.5, metadata={
-        "help": "HandSegNet probability threshold of the pipeline; (0, 1)"})
+    detection_threshold: float = field(default=-1.0, metadata={
+        "help": "HandSegNet probability threshold of the pipeline; (0, 1), or -1: the weights' calibrated one"})
     sheet_cases: int = field(default=6, metadata={"help": "worst and best hands each on the contact sheet; [1, 50]"})
 
     def __post_init__(self):
@@ -93,7 +93,8 @@ class RealEvalConfig:
             (1.0 <= self.crop_margin <= 3.0, "crop_margin must be in [1, 3]"),
             (0.0 <= self.ignore_fraction <= 1.0, "ignore_fraction must be in [0, 1]"),
             (1 <= self.max_hands <= 8, "max_hands must be in [1, 8]"),
-            (0.0 < self.detection_threshold < 1.0, "detection_threshold must be in (0, 1)"),
+            (0.0 < self.detection_threshold < 1.0 or self.detection_threshold == -1.0,
+             "detection_threshold must be in (0, 1) or -1 (the weights' calibrated one)"),
             (1 <= self.sheet_cases <= 50, "sheet_cases must be in [1, 50]"),
         ]
         for ok, message in checks:
@@ -594,6 +595,7 @@ def evaluate_real(weights_dir, folders: Sequence, negatives: Sequence = (), spli
     results["settings"] = asdict(config)
     results["settings"]["split"] = split
     results["settings"]["backend"] = pipeline.backend.describe()
+    results["settings"]["detection_threshold_used"] = pipeline.detection_threshold
     results["hands"] = [hand_row(h, photos[h.photo], opened) for h in hand_scores]
     results["info"] = {"kind": REAL_KIND, "weights": str(weights_dir), "model_set": pipeline.model_set.name,
                        "folders": [{"root": f.root, "samples": int(len(f.indices)), "sources": f.names,

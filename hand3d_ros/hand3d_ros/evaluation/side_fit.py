@@ -5,9 +5,14 @@ Two calibrations, both stored in the PoseNet weight file's ``calibration`` metad
 - the **detection gate** (``detection``: ``min_mean_keypoint_score``): the full pipeline
   runs on every photo (hand-free ones included); each reported hand is paired with a
   teacher hand or is false; the gate is the highest mean-keypoint-score threshold (on a
-  0.05 grid) that loses at most ``max_found_loss`` of the hands found without it, or,
-  given a false-hand budget, the lowest one that keeps false hands per hand-free photo
-  within it (as many hands as the budget allows);
+  grid, 0.01 in ``hand3d calibrate-side``) that loses at most ``max_found_loss`` of the
+  hands found without it, or, given a false-hand budget, the lowest one that keeps false
+  hands per hand-free photo within it (as many hands as the budget allows). With a budget, HandSegNet's own
+  threshold (``detection_threshold``) can be chosen too: the pipeline runs once per
+  candidate threshold, each gets its gate, and the one finding the most hands within the
+  budget wins (:func:`pick_detection_threshold`). A lower threshold grows the masks of
+  small, distant hands (whose peak probability stays low) and lets the gate reject what
+  else it lets in;
 - the **hand side** (below).
 
 
@@ -59,11 +64,15 @@ def collect_detections(weights_dir, folders: Sequence, split: Optional[str] = No
     """Every hand the pipeline reports on the photos (no gate), with its mean keypoint
     score and whether it pairs with a teacher hand, scored as ``hand3d eval`` scores
     them: ``{"kp_mean": (P,), "paired": (P,) bool, "teacher_hands": int,
-    "hand_free_photos": int, "false_on_hand_free": (P,) bool}``; predictions on areas
-    the teacher marked uncertain count neither as paired nor as false (they are left out)."""
-    from hand3d_ros.inference.pipeline import load_pipeline
+    "hand_free_photos": int, "false_on_hand_free": (P,) bool, "detection_threshold": float}``
+    (HandSegNet's threshold used: ``config.detection_threshold``, or the weights' for -1);
+    predictions on areas the teacher marked uncertain count neither as paired nor as false
+    (they are left out)."""
+    from hand3d_ros.inference.pipeline import PipelineConfig, load_pipeline
 
     pipeline = load_pipeline(weights_dir=weights_dir, backend="torch", device="cpu", log=lambda *_: None)
+    pipeline.config = PipelineConfig(detection_threshold=config.detection_threshold)
+    threshold = pipeline.detection_threshold
     opened, photos = open_photos(folders, split, config=config, limit=limit)
     kp_mean, paired, on_free, teacher_hands, free = [], [], [], 0, 0
     for scored in score_photos(pipeline, opened, photos, config, min_mean_keypoint_score=0.0):
@@ -78,17 +87,32 @@ def collect_detections(weights_dir, folders: Sequence, split: Optional[str] = No
             paired.append(j in matched)
             on_free.append(not photo.hands)
     return {"kp_mean": np.asarray(kp_mean), "paired": np.asarray(paired, bool), "teacher_hands": teacher_hands,
-            "hand_free_photos": free, "false_on_hand_free": np.asarray(on_free, bool)}
+            "hand_free_photos": free, "false_on_hand_free": np.asarray(on_free, bool),
+            "detection_threshold": threshold}
+
+
+def false_rate_bound(false_hands: float, photos: int, confidence: float) -> float:
+    """Upper one-sided ``confidence`` bound of the false hands per photo when
+    ``false_hands`` were counted on ``photos`` photos (Poisson, exact chi-square form);
+    ``confidence`` 0: the observed rate itself."""
+    if confidence <= 0.0:
+        return false_hands / max(photos, 1)
+    from scipy.stats import chi2
+
+    return float(chi2.ppf(confidence, 2 * (false_hands + 1)) / 2) / max(photos, 1)
 
 
 def fit_keypoint_gate(detections: dict, max_found_loss: float = 0.01, step: float = 0.05,
-                      max_false_per_hand_free: Optional[float] = None) -> tuple:
+                      max_false_per_hand_free: Optional[float] = None, budget_confidence: float = 0.0) -> tuple:
     """``(gate, table)``: the gate and, per threshold on a ``step`` grid, ``(t, found, false
     on photos with hands, false per hand-free photo)``.
 
     Without ``max_false_per_hand_free`` the gate is the highest threshold losing at most
     ``max_found_loss`` of the found hands; with it, the lowest threshold whose false hands
-    per hand-free photo are at most that budget (the highest grid value if none is).
+    per hand-free photo are at most that budget (the highest grid value if none is). With
+    ``budget_confidence`` > 0 the budget must hold for the upper bound of that rate
+    (:func:`false_rate_bound`), not just the count on these photos: a few hundred
+    hand-free photos measure it only roughly, and other rooms differ.
     """
     kp, paired, free = detections["kp_mean"], detections["paired"], detections["false_on_hand_free"]
     n_teacher, n_free = max(detections["teacher_hands"], 1), max(detections["hand_free_photos"], 1)
@@ -100,13 +124,33 @@ def fit_keypoint_gate(detections: dict, max_found_loss: float = 0.01, step: floa
         table.append((float(t), found, float(np.sum(keep & ~paired & ~free)),
                       float(np.sum(keep & ~paired & free)) / n_free))
     if max_false_per_hand_free is not None:
-        within = [t for t, _, _, per_free in table if per_free <= max_false_per_hand_free]
+        within = [t for t, _, _, per_free in table
+                  if false_rate_bound(round(per_free * n_free), n_free, budget_confidence) <= max_false_per_hand_free]
         return (within[0] if within else table[-1][0]), table
     gate = 0.0
     for t, found, _, _ in table:
         if found >= base - max_found_loss:
             gate = t
     return gate, table
+
+
+def gated_row(gate: float, table) -> tuple:
+    """The row ``(t, found, false on photos with hands, false per hand-free photo)`` of
+    :func:`fit_keypoint_gate`'s ``table`` at its ``gate``."""
+    return next(row for row in table if row[0] == gate)
+
+
+def pick_detection_threshold(fits: dict, max_false_per_hand_free: float) -> float:
+    """The HandSegNet threshold whose gated pipeline finds the most hands while keeping
+    within the false-hand budget; ``fits``: ``{threshold: (gate, table)}`` from
+    :func:`fit_keypoint_gate` with that budget. Ties go to the higher threshold (fewer
+    mask pixels to sort out); a threshold whose gate cannot meet the budget is taken only
+    when none can (then the one with the fewest false hands)."""
+    rows = {t: gated_row(gate, table) for t, (gate, table) in fits.items()}
+    within = [t for t, row in rows.items() if row[3] <= max_false_per_hand_free]
+    if not within:
+        return min(rows, key=lambda t: (rows[t][3], -t))
+    return max(within, key=lambda t: (rows[t][1], t))
 
 
 def fit_and_report(cues: dict, source: str = "") -> tuple:

@@ -25,14 +25,12 @@ from hand3d_ros.core.filters import OneEuroConfig
 from hand3d_ros.core.metric3d import MetricConfig, ScaleSource, lift_to_metric
 from hand3d_ros.core.palm import palm_frame
 from hand3d_ros.core.tracking import UNKNOWN, Detection, HandTracker, TrackerConfig
-from hand3d_ros.inference.pipeline import HandPosePipeline, HandResult, PipelineConfig
+from hand3d_ros.inference.pipeline import HandPosePipeline, HandResult, PipelineConfig, detection_calibration
 
 #: Pixels per metre used to carry the 2D One Euro speed coefficient over to 3D: about one
 #: pixel per millimetre for a hand half a metre from a camera with a 500 px focal length.
 PX_PER_METRE_FOR_SMOOTHING = 1000.0
 _SIDE_NAMES = {0: "left", 1: "right"}  # UNKNOWN (2) -> None: estimate it
-#: Key of the detection gate in a PoseNet weight file's ``calibration`` metadata.
-DETECTION_CALIBRATION = "detection"
 
 
 @dataclass
@@ -136,9 +134,8 @@ class HandEstimator:
 
     def __init__(self, pipeline: HandPosePipeline, config: Optional[EstimatorConfig] = None):
         self.pipeline = pipeline
-        calibration = pipeline.model_set.metadata.get("posenet", {}).get("calibration") or {}
         #: The weights' own detection gate (``hand3d calibrate-side`` stores it), 0 if none.
-        self.weights_keypoint_gate = float((calibration.get(DETECTION_CALIBRATION) or {}).get(
+        self.weights_keypoint_gate = float(detection_calibration(pipeline.model_set.metadata).get(
             "min_mean_keypoint_score", 0.0))
         self.config = self._resolved(config or EstimatorConfig())
         self.pipeline.config = self.config.pipeline

@@ -45,14 +45,34 @@ _SIDES = {"left": LEFT, "right": RIGHT}
 
 #: Stage names, in order, as reported in :attr:`FrameResult.timings_ms`.
 STAGES = ("preprocess", "handsegnet", "mask_crop", "posenet", "decode", "poseprior")
+#: Key of the detection calibration (``detection_threshold``, ``min_mean_keypoint_score``)
+#: in a PoseNet weight file's ``calibration`` metadata (``hand3d calibrate-side`` fits it).
+DETECTION_CALIBRATION = "detection"
+#: HandSegNet threshold of weights that carry no calibrated one.
+DEFAULT_DETECTION_THRESHOLD = 0.5
+
+
+def detection_calibration(metadata: dict) -> dict:
+    """The detection calibration stored with a model set (``ModelSet.metadata``), or {}."""
+    calibration = (metadata or {}).get("posenet", {}).get("calibration") or {}
+    return dict(calibration.get(DETECTION_CALIBRATION) or {})
+
+
+def resolve_detection_threshold(configured: float, metadata: dict) -> float:
+    """The HandSegNet threshold in use: ``configured`` when it is positive, else the
+    weights' calibrated one (:data:`DEFAULT_DETECTION_THRESHOLD` when they carry none)."""
+    if configured > 0:
+        return float(configured)
+    return float(detection_calibration(metadata).get("detection_threshold", DEFAULT_DETECTION_THRESHOLD))
 
 
 @dataclass
 class PipelineConfig:
     """Parameters of :class:`HandPosePipeline` (each with its range)."""
 
-    detection_threshold: float = 0.5
-    """Hand probability above which a HandSegNet pixel is hand; (0, 1)."""
+    detection_threshold: float = -1.0
+    """Hand probability above which a HandSegNet pixel is hand; (0, 1), or <= 0: the
+    weights' calibrated value (:func:`resolve_detection_threshold`)."""
     max_hands: int = 1
     """Most hands per frame (components of the mask, best peak first); [1, 8]."""
     min_hand_area_px: int = 16
@@ -176,6 +196,11 @@ class HandPosePipeline:
             model_set.metadata.get("posenet", {}).get("calibration"))
 
     @property
+    def detection_threshold(self) -> float:
+        """HandSegNet's threshold in use (the configured one, else the weights')."""
+        return resolve_detection_threshold(self.config.detection_threshold, self.model_set.metadata)
+
+    @property
     def description(self) -> str:
         return f"{self.backend.describe()}, {self.model_set.name}"
 
@@ -198,7 +223,7 @@ class HandPosePipeline:
         timer.lap("handsegnet")
 
         cfg = self.config
-        comps = hand_components(prob, threshold=cfg.detection_threshold, max_hands=cfg.max_hands,
+        comps = hand_components(prob, threshold=self.detection_threshold, max_hands=cfg.max_hands,
                                 min_area_px=cfg.min_hand_area_px, connectivity=cfg.connectivity)
         box = torch.as_tensor(comps.box, device=images.device, dtype=torch.float32)  # (N, K, 4) seg px
         valid = torch.as_tensor(comps.valid, device=images.device)

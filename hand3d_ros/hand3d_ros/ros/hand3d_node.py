@@ -131,7 +131,9 @@ class Hand3DNode(Node):
         self._worker = threading.Thread(target=self._work, name="hand3d_worker", daemon=True)
         self._worker.start()
         self.get_logger().info(
-            f"hand3d ready: backend {self.estimator.description}; listening on "
+            f"hand3d ready: backend {self.estimator.description}; HandSegNet threshold "
+            f"{self.estimator.pipeline.detection_threshold:.2f}, keypoint gate "
+            f"{self.estimator.config.tracker.min_mean_keypoint_score:.2f}; listening on "
             f"{self.resolve_topic_name('image/compressed' if self.p['use_compressed'] else 'image')}"
         )
 

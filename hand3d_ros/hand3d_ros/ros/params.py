@@ -65,12 +65,13 @@ PARAMS = (
           min=1, max=2**28, read_only=True),
     # Detection and cropping.
     Param("handedness", "auto", "Hand side: auto estimates it; left/right force it for every hand.", choices=("auto", "left", "right")),
-    Param("detection_threshold", 0.5, "HandSegNet hand probability above which a pixel is hand.", min=0.01, max=0.99),
+    Param("detection_threshold", -1.0, "HandSegNet hand probability above which a pixel is hand; -1: the value "
+          "calibrated with the weights (0.5 if none).", min=-1.0, max=0.99),
     Param("min_hand_score", 0.2, "Hands whose detection score is below this are not published.", min=0.0, max=1.0),
     Param("min_mean_keypoint_score", -1.0, "Hands whose mean keypoint score is below this are not published "
           "(false detections have diffuse score maps); -1: the value calibrated with the weights (0 if none).",
           min=-1.0, max=1.0),
-    Param("min_hand_area_px", 64, "Smallest hand mask component considered a hand, pixels of the network input.", min=1, max=100000),
+    Param("min_hand_area_px", 16, "Smallest hand mask component considered a hand, pixels of the network input.", min=1, max=100000),
     Param("max_hands", 2, "Most hands estimated per frame.", min=1, max=8),
     Param("crop_margin", 1.25, "Crop side = margin x the larger side of the hand's box.", min=1.0, max=3.0),
     Param("crop_scale_min", 0.25, "Smallest crop scale (crop size / side in pixels).", min=0.01, max=10.0),
@@ -138,6 +139,9 @@ def validate_all(values: dict) -> Optional[str]:
     """Cross-parameter checks on the full set of values (after a change)."""
     if values["crop_scale_min"] > values["crop_scale_max"]:
         return "crop_scale_min must not exceed crop_scale_max"
+    if -1.0 < values["detection_threshold"] < 0.01:
+        return (f"detection_threshold must be -1 (the weights' calibrated value) or in [0.01, 0.99], "
+                f"got {values['detection_threshold']}")
     return None
 
 

@@ -73,3 +73,35 @@ def test_a_false_hand_budget_gives_the_lowest_gate_within_it():
     assert fit_keypoint_gate(detections, max_false_per_hand_free=1.0)[0] == 0.0
     # the found-loss rule would keep the 0.42 hand too, and go no higher than 0.4
     assert fit_keypoint_gate(detections, max_found_loss=0.01)[0] == 0.4
+
+
+def test_the_detection_threshold_finding_most_hands_within_the_budget_wins():
+    from hand3d_ros.evaluation.side_fit import pick_detection_threshold
+
+    def fit(gate, found, per_free):  # one (gate, table) of fit_keypoint_gate, the gate's row set
+        return gate, [(0.0, 1.0, 9.0, 1.0), (gate, found, 0.0, per_free)]
+
+    fits = {0.35: fit(0.55, 0.93, 0.04), 0.4: fit(0.5, 0.93, 0.05), 0.5: fit(0.5, 0.91, 0.02),
+            0.25: fit(0.6, 0.97, 0.2)}
+    assert pick_detection_threshold(fits, 0.05) == 0.4   # 0.25 breaks the budget; a tie goes up
+    assert pick_detection_threshold(fits, 0.03) == 0.5
+    assert pick_detection_threshold(fits, 0.5) == 0.25
+    assert pick_detection_threshold(fits, 0.01) == 0.5   # none within: the fewest false hands
+
+
+def test_a_confident_budget_leaves_room_for_the_sampling_error():
+    """5 false hands on 200 photos (0.025) meet a 0.05 budget with 90 % confidence (upper
+    bound 0.046), 6 (0.03) do not (0.053); confidence 0 compares the count itself."""
+    from hand3d_ros.evaluation.side_fit import false_rate_bound, fit_keypoint_gate
+
+    five = false_rate_bound(5, 200, 0.9)
+    assert five == pytest.approx(0.0464, abs=1e-3) and five < 0.05 < false_rate_bound(6, 200, 0.9)
+    assert false_rate_bound(6, 200, 0.0) == 0.03 and false_rate_bound(0, 200, 0.9) > 0
+    # 200 hand-free photos; false hands with kp_mean 0.5 (6 of them) and 0.6 (5)
+    kp = np.r_[np.full(6, 0.5), np.full(5, 0.6), 0.9]
+    detections = {"kp_mean": kp, "paired": np.r_[np.zeros(11, bool), True],
+                  "false_on_hand_free": np.r_[np.ones(11, bool), False], "teacher_hands": 1, "hand_free_photos": 200}
+    assert fit_keypoint_gate(detections, max_false_per_hand_free=0.06)[0] == 0.0   # 11 / 200 = 0.055
+    assert fit_keypoint_gate(detections, max_false_per_hand_free=0.05)[0] == 0.55  # 5 left
+    assert fit_keypoint_gate(detections, max_false_per_hand_free=0.05, budget_confidence=0.9)[0] == 0.55
+    assert fit_keypoint_gate(detections, max_false_per_hand_free=0.04, budget_confidence=0.9)[0] == 0.65

@@ -374,6 +374,33 @@ def test_calibration_data_are_scored_as_the_evaluation_scores(tmp_path, real_dir
     assert len(cues["head"]) == 8 and np.all(np.isfinite(cues["head"]) & np.isfinite(cues["residual"]))
 
 
+def test_calibrate_side_picks_the_detection_threshold_and_writes_it(tmp_path, real_dirs, capsys):
+    """With a false-hand budget and candidate HandSegNet thresholds, ``calibrate-side``
+    runs the pipeline once per threshold, prints each with its gate, and stores the
+    chosen one beside the gate, where the pipeline reads it."""
+    import shutil
+
+    from hand3d_ros.inference.model_set import SHIPPED_WEIGHTS_DIR, load_model_set
+    from hand3d_ros.inference.pipeline import resolve_detection_threshold
+    from hand3d_ros.models import read_weights
+
+    generator = RenderedTeacher(seed=4343)
+    generator.samples = range(24)  # the side fit wants 20 hands
+    hands = write_real(tmp_path / "renders", generator, sources=("render/even", "render/odd"))
+    weights = tmp_path / "weights"
+    shutil.copytree(SHIPPED_WEIGHTS_DIR / "lite", weights)
+    base = ["calibrate-side", "--weights", str(weights), "--real", str(hands), "--split", "train"]
+    assert main(base + ["--detection-thresholds", "0.4"]) != 0  # a choice needs a false-hand budget
+    assert "--max-false-per-hand-free" in capsys.readouterr().err
+    assert main(base + ["--negatives", str(real_dirs[1]), "--max-false-per-hand-free", "0.5",
+                        "--budget-confidence", "0", "--detection-thresholds", "0.3", "0.6", "--write"]) == 0
+    printed = capsys.readouterr().out
+    assert "<- chosen" in printed and "HandSegNet threshold 0." in printed
+    detection = read_weights(weights / "posenet.pt")["calibration"]["detection"]
+    assert detection["detection_threshold"] in (0.3, 0.6) and 0.0 <= detection["min_mean_keypoint_score"] < 1.0
+    assert resolve_detection_threshold(-1.0, load_model_set(weights).metadata) == detection["detection_threshold"]
+
+
 def test_eval_real_command_runs_the_pipeline_once_per_photo(weights, real_dirs, tmp_path, capsys):
     hands, negatives = real_dirs
     out, sheet = tmp_path / "real.json", tmp_path / "sheet.png"

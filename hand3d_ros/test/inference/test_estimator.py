@@ -63,7 +63,7 @@ def test_config_from_node_parameters():
 def test_the_keypoint_gate_comes_from_the_weights_unless_set(model_set):
     import copy
 
-    from hand3d_ros.inference.estimator import DETECTION_CALIBRATION
+    from hand3d_ros.inference.pipeline import DETECTION_CALIBRATION
 
     calibrated = copy.copy(model_set)
     calibrated.metadata = copy.deepcopy(model_set.metadata)
@@ -75,3 +75,23 @@ def test_the_keypoint_gate_comes_from_the_weights_unless_set(model_set):
     est.configure(EstimatorConfig(pipeline=config.pipeline, tracker=replace(config.tracker, min_mean_keypoint_score=0.0)))
     assert est.config.tracker.min_mean_keypoint_score == 0.0 and est.process(_frame(0), 1.0, K=K).hands
     assert _estimator(model_set).config.tracker.min_mean_keypoint_score == 0.0  # no calibration: off
+
+
+def test_the_detection_threshold_comes_from_the_weights_unless_set(model_set):
+    """HandSegNet's threshold -1 (the default) is the one calibrated with the weights, 0.5
+    for weights that carry none; a set value wins."""
+    import copy
+
+    from hand3d_ros.inference.pipeline import DETECTION_CALIBRATION
+
+    calibrated = copy.copy(model_set)
+    calibrated.metadata = copy.deepcopy(model_set.metadata)
+    calibrated.metadata["posenet"]["calibration"] = {DETECTION_CALIBRATION: {"detection_threshold": 0.999999}}
+    assert PipelineConfig().detection_threshold == -1.0
+    plain = HandPosePipeline(TorchBackend(model_set), model_set, PipelineConfig())
+    assert plain.detection_threshold == 0.5
+    pipeline = HandPosePipeline(TorchBackend(calibrated), calibrated, PipelineConfig())
+    assert pipeline.detection_threshold == 0.999999
+    assert pipeline(_frame(0)).hands == []  # random weights' probabilities never reach it
+    pipeline.config = PipelineConfig(detection_threshold=0.01)
+    assert pipeline.detection_threshold == 0.01 and pipeline(_frame(0)).hands

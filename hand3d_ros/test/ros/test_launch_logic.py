@@ -66,7 +66,7 @@ def test_every_node_parameter_is_a_launch_argument_with_its_description():
         assert spec.name in arguments, spec.name
         assert arguments[spec.name].default == "" and spec.description in arguments[spec.name].description
     assert "one of auto, left, right" in arguments["handedness"].description
-    assert "[0.01, 0.99]" in arguments["detection_threshold"].description
+    assert "[-1, 0.99]" in arguments["detection_threshold"].description
 
 
 def test_unset_parameter_arguments_leave_the_parameter_file_alone():

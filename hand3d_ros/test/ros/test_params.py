@@ -52,6 +52,15 @@ def test_cross_parameter_check():
     assert "crop_scale_min" in validate_all(values)
 
 
+@pytest.mark.parametrize("value, ok", [(-1.0, True), (0.01, True), (0.35, True), (0.0, False), (-0.5, False)])
+def test_detection_threshold_is_the_weights_or_a_probability(value, ok):
+    """-1 takes the weights' calibrated threshold; between it and 0.01 nothing is meaningful."""
+    values = {p.name: p.default for p in PARAMS}
+    values["detection_threshold"] = value
+    reason = validate_all(values)
+    assert (reason is None) == ok and (ok or "detection_threshold" in reason)
+
+
 def test_readme_parameter_table_is_current():
     readme = (PACKAGE.parent / "README.md").read_text()
     assert markdown_table() in readme, "README's parameter table differs: regenerate it from params.markdown_table()"
