@@ -68,6 +68,7 @@ def run(args) -> int:
         cues = collect_side_cues(args.weights, args.real, args.split, args.limit)
         runs = [collect_detections(args.weights, list(args.real) + list(args.negatives), args.split, args.limit,
                                    RealEvalConfig(detection_threshold=t)) for t in thresholds]
+        runs = {d["detection_threshold"]: d for d in runs}  # -1 resolved to the weights' threshold
     except (ValueError, WeightsError, FileNotFoundError) as exc:
         raise CommandError(str(exc)) from None
     if len(cues["head"]) < 20 or cues["is_right"].all() or not cues["is_right"].any():
@@ -86,10 +87,9 @@ def run(args) -> int:
     rule = (f"at most {budget} false hands per hand-free photo"
             + (f" (upper {args.budget_confidence:g} bound)" if args.budget_confidence > 0 else "")
             if budget is not None else f"at most {args.max_found_loss} of the found hands lost")
-    fits = {d["detection_threshold"]: fit_keypoint_gate(d, args.max_found_loss, step=args.gate_step,
-                                                        max_false_per_hand_free=budget,
-                                                        budget_confidence=args.budget_confidence) for d in runs}
-    threshold = pick_detection_threshold(fits, budget) if budget is not None else runs[0]["detection_threshold"]
+    fits = {t: fit_keypoint_gate(d, args.max_found_loss, step=args.gate_step, max_false_per_hand_free=budget,
+                                 budget_confidence=args.budget_confidence) for t, d in runs.items()}
+    threshold = pick_detection_threshold(fits, budget) if budget is not None else next(iter(runs))
     if len(fits) > 1:
         print(f"HandSegNet threshold ({rule}; each with its own gate):")
         print("  threshold   gate  found  false per hand-free photo")
@@ -97,7 +97,7 @@ def run(args) -> int:
             _, found, _, per_free = gated_row(g, table)
             print(f"  {t:9.2f} {g:6.2f} {found:6.3f} {per_free:26.3f}{'  <- chosen' if t == threshold else ''}")
     gate, table = fits[threshold]
-    detections = next(d for d in runs if d["detection_threshold"] == threshold)
+    detections = runs[threshold]
     print(f"detection gate (mean keypoint score; {rule}; HandSegNet threshold {threshold:.2f}), "
           f"{detections['teacher_hands']} teacher hands, {detections['hand_free_photos']} hand-free photos:")
     print("  threshold  found  false (photos with hands)  false per hand-free photo")

@@ -52,7 +52,9 @@ def run(args) -> int:
 
     if not 1 <= args.max_hands <= 8:
         raise CommandError(f"--max-hands must be in [1, 8], got {args.max_hands}")
-    if not (args.threshold == -1.0 or 0.0 < args.threshold < 1.0):
+    from hand3d_ros.inference.pipeline import is_detection_threshold
+
+    if not is_detection_threshold(args.threshold):
         raise CommandError(f"--threshold must be in (0, 1) (or -1: the weights' own), got {args.threshold}")
     from hand3d_ros.offline.bags import is_bag
 

@@ -59,6 +59,7 @@ from typing import Dict, List, NamedTuple, Optional, Sequence
 import numpy as np
 
 from hand3d_ros.core.tracking import UNKNOWN, box_iou
+from hand3d_ros.inference.pipeline import is_detection_threshold
 
 NUM_KEYPOINTS = 21
 #: ``hand_side`` / ``mask`` values of the real-teacher format.
@@ -93,7 +94,7 @@ class RealEvalConfig:
             (1.0 <= self.crop_margin <= 3.0, "crop_margin must be in [1, 3]"),
             (0.0 <= self.ignore_fraction <= 1.0, "ignore_fraction must be in [0, 1]"),
             (1 <= self.max_hands <= 8, "max_hands must be in [1, 8]"),
-            (0.0 < self.detection_threshold < 1.0 or self.detection_threshold == -1.0,
+            (is_detection_threshold(self.detection_threshold),
              "detection_threshold must be in (0, 1) or -1 (the weights' calibrated one)"),
             (1 <= self.sheet_cases <= 50, "sheet_cases must be in [1, 50]"),
         ]

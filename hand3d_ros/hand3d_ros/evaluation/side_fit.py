@@ -116,16 +116,17 @@ def fit_keypoint_gate(detections: dict, max_found_loss: float = 0.01, step: floa
     """
     kp, paired, free = detections["kp_mean"], detections["paired"], detections["false_on_hand_free"]
     n_teacher, n_free = max(detections["teacher_hands"], 1), max(detections["hand_free_photos"], 1)
-    table = []
+    table, within = [], []
     base = float(np.sum(paired)) / n_teacher
     for t in np.round(np.arange(0.0, 1.0, step), 3):  # exact grid values: 0.3, not 0.30000000000000004
         keep = kp >= t
         found = float(np.sum(keep & paired)) / n_teacher
-        table.append((float(t), found, float(np.sum(keep & ~paired & ~free)),
-                      float(np.sum(keep & ~paired & free)) / n_free))
+        false_on_free = int(np.sum(keep & ~paired & free))
+        table.append((float(t), found, float(np.sum(keep & ~paired & ~free)), false_on_free / n_free))
+        if (max_false_per_hand_free is not None
+                and false_rate_bound(false_on_free, n_free, budget_confidence) <= max_false_per_hand_free):
+            within.append(float(t))
     if max_false_per_hand_free is not None:
-        within = [t for t, _, _, per_free in table
-                  if false_rate_bound(round(per_free * n_free), n_free, budget_confidence) <= max_false_per_hand_free]
         return (within[0] if within else table[-1][0]), table
     gate = 0.0
     for t, found, _, _ in table:

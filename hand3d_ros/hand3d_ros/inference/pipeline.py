@@ -58,6 +58,12 @@ def detection_calibration(metadata: dict) -> dict:
     return dict(calibration.get(DETECTION_CALIBRATION) or {})
 
 
+def is_detection_threshold(value: float) -> bool:
+    """Whether ``value`` is a HandSegNet threshold a user may set: a probability in (0, 1),
+    or -1 for the weights' calibrated one."""
+    return value == -1.0 or 0.0 < value < 1.0
+
+
 def resolve_detection_threshold(configured: float, metadata: dict) -> float:
     """The HandSegNet threshold in use: ``configured`` when it is positive, else the
     weights' calibrated one (:data:`DEFAULT_DETECTION_THRESHOLD` when they carry none)."""
