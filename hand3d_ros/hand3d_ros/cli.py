@@ -30,6 +30,11 @@ COMMANDS = {
 }
 
 
+#: Help of the ``--flip-test`` option of the commands that run the pipeline.
+FLIP_TEST_HELP = ("also PoseNet on each crop's mirror image, averaged in (the pipeline's flip_test): "
+                  "more accurate, slower")
+
+
 def positive_int(text: str) -> int:
     """argparse type: an integer >= 1."""
     value = int(text)

@@ -38,6 +38,8 @@ def configure(parser):
     parser.add_argument("--split", choices=("train", "val", "test"), default="val",
                         help="sources of this split only (default val)")
     parser.add_argument("--limit", type=positive_int, default=None, help="first N photos of each folder")
+    parser.add_argument("--flip-test", action="store_true",
+                        help="fit for the pipeline with flip_test on (PoseNet also on the mirrored crops)")
     parser.add_argument("--write", action="store_true", help="store the calibration in WEIGHTS/posenet.pt")
 
 
@@ -65,16 +67,18 @@ def run(args) -> int:
     if args.detection_thresholds and (budget is None or not all(0.0 < t < 1.0 for t in thresholds)):
         raise CommandError("--detection-thresholds needs --max-false-per-hand-free and values in (0, 1)")
     try:
-        cues = collect_side_cues(args.weights, args.real, args.split, args.limit)
+        flip_test = args.flip_test
+        cues = collect_side_cues(args.weights, args.real, args.split, args.limit, RealEvalConfig(flip_test=flip_test))
         runs = [collect_detections(args.weights, list(args.real) + list(args.negatives), args.split, args.limit,
-                                   RealEvalConfig(detection_threshold=t)) for t in thresholds]
+                                   RealEvalConfig(detection_threshold=t, flip_test=flip_test)) for t in thresholds]
         runs = {d["detection_threshold"]: d for d in runs}  # -1 resolved to the weights' threshold
     except (ValueError, WeightsError, FileNotFoundError) as exc:
         raise CommandError(str(exc)) from None
     if len(cues["head"]) < 20 or cues["is_right"].all() or not cues["is_right"].any():
         raise CommandError(f"{len(cues['head'])} hands with side cues (both sides needed, at least 20): "
                            "more labelled photos, or weights with a side head")
-    source = ", ".join(os.path.basename(os.path.normpath(r)) for r in args.real) + f" ({args.split})"
+    source = (", ".join(os.path.basename(os.path.normpath(r)) for r in args.real) + f" ({args.split}"
+              + (", flip_test)" if flip_test else ")"))
     cal, report = fit_and_report(cues, source)
     print(f"{report['hands']} hands; side accuracy: raw {report['accuracy_raw']:.3f}, "
           f"head alone {report['accuracy_head']:.3f}, calibrated {report['accuracy_calibrated']:.3f}")
@@ -111,6 +115,6 @@ def run(args) -> int:
         set_calibration(path, METADATA_KEY, cal.to_metadata()[METADATA_KEY])
         set_calibration(path, DETECTION_CALIBRATION, {"min_mean_keypoint_score": gate,
                                                       "detection_threshold": threshold, "source": source,
-                                                      "rule": rule})
+                                                      "rule": rule, "flip_test": flip_test})
         print(f"written to {path}")
     return 0

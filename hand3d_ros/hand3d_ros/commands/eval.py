@@ -18,7 +18,7 @@ hands found / missed, false hands, handedness, PoseNet on teacher crops, per sou
 """
 from __future__ import annotations
 
-from hand3d_ros.cli import positive_int
+from hand3d_ros.cli import FLIP_TEST_HELP, positive_int
 
 
 
@@ -59,6 +59,7 @@ def configure(parser):
     parser.add_argument("--plots", default=None, help="write PCK plots (PNG) into this folder")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (default: all cores)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--flip-test", action="store_true", help=FLIP_TEST_HELP)
 
 
 def run(args) -> int:
@@ -90,7 +91,8 @@ def run(args) -> int:
     if args.data:
         try:
             results.update(evaluate(args.weights, args.data, limit=args.limit, direct_weights=args.direct,
-                                    config=EvalConfig(batch_size=args.batch_size, lift_noise_px=args.lift_noise),
+                                    config=EvalConfig(batch_size=args.batch_size, lift_noise_px=args.lift_noise,
+                                                      flip_test=args.flip_test),
                                     progress=not args.no_progress))
         except (DataError, WeightsError, FileNotFoundError, ValueError) as exc:
             raise CommandError(str(exc)) from None
@@ -132,7 +134,8 @@ def _real(args, folders) -> dict:
     try:
         table = load_split_table(args.split_table) if args.split_table else None
         results = evaluate_real(args.weights, roots, args.negatives, split=split, split_table=table,
-                                config=RealEvalConfig(min_kp_score=args.min_kp_score), limit=args.limit,
+                                config=RealEvalConfig(min_kp_score=args.min_kp_score, flip_test=args.flip_test),
+                                limit=args.limit,
                                 device=args.device, progress=not args.no_progress, sheet=args.sheet,
                                 backend=args.backend, precision=args.precision, cache_dir=args.cache_dir)
     except (SplitError, WeightsError, FileNotFoundError, ValueError, RuntimeError) as exc:  # BackendUnavailable too

@@ -51,6 +51,7 @@ class EvalConfig:
     lift_noise_px: float = field(default=0.0, metadata={
         "help": "std of noise on the GT 2D keypoints fed to PosePrior (px at a 256 crop); >= 0"})
     seed: int = field(default=0, metadata={"help": "seed of the lifting noise"})
+    flip_test: bool = field(default=False, metadata={"help": "PoseNet on each crop and its mirror, averaged (PipelineConfig.flip_test)"})
 
 
 def _summary(acc: EvalAccumulator, **extra) -> dict:
@@ -82,7 +83,7 @@ def evaluate(weights_dir, data, limit: Optional[int] = None, direct_weights=None
 
     started = time.monotonic()
     model_set = load_model_set(weights_dir)
-    pipe_config = PipelineConfig()
+    pipe_config = PipelineConfig(flip_test=config.flip_test)
     backend = TorchBackend(model_set, "cpu")
     pipeline = HandPosePipeline(backend, model_set, pipe_config)
     codec = pipeline.codec
@@ -137,7 +138,7 @@ def evaluate(weights_dir, data, limit: Optional[int] = None, direct_weights=None
 
             # PoseNet on GT crops
             crops = targets.gt_crops(uv, visible, hw, crop_size, config.crop_margin)
-            maps, side_logits = backend.posenet(crop_images(images, crops.center, crops.scale, crop_size))
+            maps, side_logits = pipeline.posenet(crop_images(images, crops.center, crops.scale, crop_size))
             if side_logits is not None:
                 side_head_right += int((side_logits.argmax(dim=1).cpu() == side).sum())
                 side_head_total += len(side)

@@ -84,6 +84,7 @@ class RealEvalConfig:
     max_hands: int = field(default=2, metadata={"help": "most hands the pipeline reports per photo; [1, 8]"})
     detection_threshold: float = field(default=-1.0, metadata={
         "help": "HandSegNet probability threshold of the pipeline; (0, 1), or -1: the weights' calibrated one"})
+    flip_test: bool = field(default=False, metadata={"help": "PoseNet on each crop and its mirror, averaged (PipelineConfig.flip_test)"})
     sheet_cases: int = field(default=6, metadata={"help": "worst and best hands each on the contact sheet; [1, 50]"})
 
     def __post_init__(self):
@@ -476,7 +477,7 @@ def teacher_crop_predictions(pipeline, image: np.ndarray, hands: Sequence[Teache
     with torch.inference_mode():
         patches = crop_images(images.expand(len(hands), -1, -1, -1), crops.center.to(images.device),
                               crops.scale.to(images.device), crop_size)
-        maps, side_logits = backend.posenet(patches)
+        maps, side_logits = pipeline.posenet(patches)
         uv_crop, _ = pipeline.codec.decode(maps)
     uv_img = crops.uncrop_uv(uv_crop.float().cpu())
     sides = None if side_logits is None else side_logits.argmax(dim=1).cpu().numpy()
@@ -519,7 +520,7 @@ def score_photos(pipeline, opened: Sequence, photos: Sequence, config: RealEvalC
     from hand3d_ros.inference.pipeline import PipelineConfig
 
     estimator_config = image_estimator_config(PipelineConfig(detection_threshold=config.detection_threshold,
-                                                             max_hands=config.max_hands))
+                                                             max_hands=config.max_hands, flip_test=config.flip_test))
     if min_mean_keypoint_score is not None:
         estimator_config.tracker = replace(estimator_config.tracker, min_mean_keypoint_score=min_mean_keypoint_score)
     estimator = HandEstimator(pipeline, estimator_config)

@@ -39,7 +39,7 @@ def collect_side_cues(weights_dir, folders: Sequence, split: Optional[str] = Non
     from hand3d_ros.inference.pipeline import PipelineConfig, load_pipeline
 
     pipeline = load_pipeline(weights_dir=weights_dir, backend="torch", device="cpu", log=lambda *_: None)
-    pipeline.config = PipelineConfig(handedness="auto")
+    pipeline.config = PipelineConfig(handedness="auto", flip_test=config.flip_test)
     pipeline.side_calibration = None  # the raw cues, whatever the weights carry
     head, residual, is_right = [], [], []
     opened, photos = open_photos(folders, split, config=config, limit=limit)
@@ -71,7 +71,7 @@ def collect_detections(weights_dir, folders: Sequence, split: Optional[str] = No
     from hand3d_ros.inference.pipeline import PipelineConfig, load_pipeline
 
     pipeline = load_pipeline(weights_dir=weights_dir, backend="torch", device="cpu", log=lambda *_: None)
-    pipeline.config = PipelineConfig(detection_threshold=config.detection_threshold)
+    pipeline.config = PipelineConfig(detection_threshold=config.detection_threshold, flip_test=config.flip_test)
     threshold = pipeline.detection_threshold
     opened, photos = open_photos(folders, split, config=config, limit=limit)
     kp_mean, paired, on_free, teacher_hands, free = [], [], [], 0, 0

@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import platform
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -267,6 +267,8 @@ class BenchSettings:
     """'mediapipe' to time MediaPipe Hands on the same frames."""
     cache_dir: Optional[str] = None
     """Where exported graphs and engines are cached."""
+    flip_test: bool = False
+    """PoseNet also on each crop's mirror image (``PipelineConfig.flip_test``)."""
 
 
 @dataclass
@@ -443,13 +445,14 @@ def run_bench(settings: BenchSettings, log: Callable[[str], None] = print) -> Be
     boxes = [tracking_box(frames.shape[1], frames.shape[2], None if uv is None else uv[i])
              for i in range(frames.shape[0])]
     report.notes.append(f"frames: {source}")
+    report.notes.append("PoseNet flip_test: " + ("on (each crop and its mirror image)" if settings.flip_test else "off"))
 
     try:
         for config in settings.configs:
             model_set = _model_set(config, settings)
-            pipeline_config = PipelineConfig()
+            pipeline_config = PipelineConfig(flip_test=settings.flip_test)
             if model_set.random:
-                pipeline_config = PipelineConfig(detection_threshold=FORCED_DETECTION_THRESHOLD)
+                pipeline_config = replace(pipeline_config, detection_threshold=FORCED_DETECTION_THRESHOLD)
                 report.notes.append(f"{config}: random weights; detection threshold {FORCED_DETECTION_THRESHOLD} "
                                     "so that every frame holds one hand (the whole frame)")
             for variant in variants:

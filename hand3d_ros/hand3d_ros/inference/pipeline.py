@@ -9,11 +9,14 @@ between the networks except the small per-hand results at the end:
 1. preprocess: ``rgb / 255 - 0.5`` (from the weights' metadata), NCHW;
 2. HandSegNet on the frame resized to its input size -> hand probability;
 3. hand components (the connected component holding each probability peak, up to
-   ``max_hands``) -> boxes -> square crops (margin, scale limits, fallback);
+   ``max_hands``) -> boxes -> square crops (margin, scale limits, fallback); an elongated
+   component with a neck (two touching hands, ``core.split``) is also cropped as its two
+   parts, which replace it when PoseNet is surer of both (step 5);
 4. crops of S x S cut from the full-resolution frame by grid sampling (from a 2x-pooled
    copy when the crop shrinks the image by more than ``antialias_below_scale``);
-5. PoseNet -> K score maps; sub-pixel decoding -> uv in crop pixels and a score per
-   keypoint; uncropped to pixels of the input image;
+5. PoseNet -> K score maps (averaged with those of the mirrored crop, flipped back, when
+   ``flip_test``); sub-pixel decoding -> uv in crop pixels and a score per keypoint;
+   uncropped to pixels of the input image;
 6. PosePrior -> w_c and R; ``w_rel = flip(w_c) @ R``, re-rooted so the wrist is exactly 0. With ``handedness='auto'`` both
    sides are lifted in one batch and the side whose w_rel explains the 2D keypoints better
    (smaller weak-perspective residual) wins.
@@ -37,6 +40,7 @@ from hand3d_ros.core.keypoints import ROOT
 from hand3d_ros.core.mask import hand_components
 from hand3d_ros.core.preprocess import ResizeInfo
 from hand3d_ros.core.side_calibration import SideCalibration
+from hand3d_ros.core.split import SplitConfig, is_elongated, split_component
 from hand3d_ros.inference.backends.base import Backend
 from hand3d_ros.inference.model_set import ModelSet
 
@@ -80,11 +84,19 @@ class PipelineConfig:
     """Hand probability above which a HandSegNet pixel is hand; (0, 1), or <= 0: the
     weights' calibrated value (:func:`resolve_detection_threshold`)."""
     max_hands: int = 1
-    """Most hands per frame (components of the mask, best peak first); [1, 8]."""
+    """Most mask components per frame (best peak first); [1, 8]. A component cut into two
+    touching hands gives two (the estimator's tracker keeps at most its own max_hands)."""
     min_hand_area_px: int = 16
     """Smallest component, pixels of HandSegNet's input; >= 0."""
     connectivity: int = 8
     """Pixel neighbourhood of the mask components: 4 or 8."""
+    split_min_aspect: float = 1.5
+    """A mask component whose box is at least this elongated is checked for two touching
+    hands (``core.split``); >= 1, or 0: never."""
+    split_max_valley: float = 0.6
+    """Depth of the neck between two touching hands: the component's profile at the cut
+    over the lower peak beside it, at most; (0, 1]. The parts replace the whole only when
+    PoseNet's mean keypoint score is higher on both of them than on the whole."""
     crop_margin: float = 1.25
     """Crop side = margin x the larger side of the hand's box; [1, 3]."""
     crop_scale_min: float = 0.25
@@ -105,9 +117,19 @@ class PipelineConfig:
     antialias_below_scale: float = 0.5
     """Crops that shrink the image by more than this factor are cut from a 2x-pooled
     copy (repeatedly), avoiding aliasing; (0, 1]."""
+    flip_test: bool = False
+    """Run PoseNet on each crop and on its mirror image and average them (score maps
+    mirrored back; the side head's logits mirrored back with left and right swapped).
+    Costs a second PoseNet pass per hand (batched with the first); on the real test photos
+    it raises PCK and the hand side's accuracy (README: accuracy against speed). Off by
+    default: with it the CPU detect step is slower than MediaPipe Hands. The shipped side
+    calibration and detection gate were fitted with it off."""
     heatmap_sigma: float = 16.0
     """Gaussian sigma of the score maps in crop pixels at S = 256 (scaled with S);
     only used by the decoder's geometry, > 0."""
+
+    def split_config(self) -> SplitConfig:
+        return SplitConfig(min_aspect=self.split_min_aspect, max_valley=self.split_max_valley)
 
     def crop_config(self, crop_size: int) -> CropConfig:
         return CropConfig(margin=self.crop_margin, output_size=crop_size, scale_min=self.crop_scale_min,
@@ -236,14 +258,20 @@ class HandPosePipeline:
         peak = torch.as_tensor(comps.peak, device=images.device, dtype=torch.float32)
         resize = ResizeInfo(in_hw=(height, width), out_hw=tuple(self.seg_hw))
         box = resize.box_to_original(box)
-        # One crop per valid component; a frame without any hand gets no crop.
+        # One crop per valid component (and per part of one that may hold two touching
+        # hands); a frame without any hand gets no crop.
         frame_idx, comp_idx = torch.nonzero(valid, as_tuple=True)
-        crops = crop_from_box(box[frame_idx, comp_idx], None, (height, width), cfg.crop_config(self.crop_size))
-        patches = self._cut(images, frame_idx, crops)
+        split_rows, part_boxes = self._touching_parts(comps, frame_idx, comp_idx, resize)
+        rows = torch.cat([torch.arange(len(frame_idx), device=images.device),
+                          torch.as_tensor(split_rows, dtype=torch.long, device=images.device).repeat_interleave(2)])
+        boxes = torch.cat([box[frame_idx, comp_idx], part_boxes.to(images.device)])
+        crops = crop_from_box(boxes, None, (height, width), cfg.crop_config(self.crop_size))
+        patches = self._cut(images, frame_idx[rows], crops)
         timer.lap("mask_crop")
 
-        hands = self._pose(patches, crops, frame_idx, timer, hand_side,
-                           scores=peak[frame_idx, comp_idx], components=comp_idx)
+        hands = self._pose(patches, crops, frame_idx[rows], timer, hand_side,
+                           scores=peak[frame_idx, comp_idx][rows], components=comp_idx[rows])
+        hands = _wholes_or_parts(hands, len(frame_idx), split_rows)
         results = self._collect(hands, n, timer, detected=True)
         if keep_mask:
             self._attach_masks(results, comps, frame_idx, comp_idx, prob, (height, width))
@@ -282,7 +310,38 @@ class HandPosePipeline:
         hands = self._pose(patches, crops, frame_idx, timer, hand_side, scores=None, components=None)
         return self._collect(hands, 1, timer, detected=False)[0]
 
+    def posenet(self, patches: torch.Tensor) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """PoseNet on (M, 3, S, S) crops as the pipeline runs it (with the mirrored crops
+        averaged in when ``flip_test``): ``(maps (M, 21, s, s), side logits (M, 2)
+        [left, right] or None)``. Keypoints keep their anatomical order in a mirror image,
+        so the maps only flip back; the hand's side swaps."""
+        if not self.config.flip_test or patches.shape[0] == 0:
+            return self.backend.posenet(patches)
+        m = patches.shape[0]
+        maps, side_logits = self.backend.posenet(torch.cat([patches, patches.flip(-1)]))
+        maps = (maps[:m] + maps[m:].flip(-1)) / 2
+        if side_logits is not None:
+            side_logits = (side_logits[:m] + side_logits[m:].flip(-1)) / 2
+        return maps, side_logits
+
     # ------------------------------------------------------------ internals
+    def _touching_parts(self, comps, frame_idx, comp_idx, resize: ResizeInfo) -> Tuple[List[int], torch.Tensor]:
+        """The components that may hold two touching hands: ``(rows into frame_idx, (2R, 4)
+        part boxes in image pixels, two per row)``."""
+        config = self.config.split_config()
+        rows, parts = [], []
+        seg_box = torch.as_tensor(comps.box)
+        for row, (f, k) in enumerate(zip(frame_idx.tolist(), comp_idx.tolist())):
+            if not is_elongated(seg_box[f, k].tolist(), config.min_aspect):
+                continue
+            cut = split_component(np.asarray(torch.as_tensor(comps.mask[f, k]).cpu()), config)
+            if cut is not None:
+                rows.append(row)
+                parts.append(torch.as_tensor(cut))
+        if not parts:
+            return [], torch.zeros((0, 4))
+        return rows, resize.box_to_original(torch.cat(parts))
+
     def _as_batch(self, rgb):
         tensor = torch.as_tensor(np.ascontiguousarray(rgb)) if isinstance(rgb, np.ndarray) else rgb
         if tensor.dtype != torch.uint8 or tensor.shape[-1] != 3 or tensor.dim() not in (3, 4):
@@ -360,7 +419,7 @@ class HandPosePipeline:
             for stage in ("posenet", "decode", "poseprior"):
                 timer.lap(stage)
             return []
-        maps, side_logits = self.backend.posenet(patches)
+        maps, side_logits = self.posenet(patches)
         timer.lap("posenet")
         uv_crop, uv_score = self.codec.decode(maps)
         uv = crops.uncrop_uv(uv_crop)
@@ -434,6 +493,22 @@ class HandPosePipeline:
             union = masks[i].any(dim=0)[None, None].float()
             full = F.interpolate(union.to(prob.device), size=image_hw, mode="nearest")[0, 0] > 0.5
             result.mask = full.cpu().numpy()
+
+
+def _wholes_or_parts(hands: List[HandResult], m: int, split_rows: Sequence[int]) -> List[HandResult]:
+    """``hands`` holds the M components' hands, then two per split row (its parts): keep
+    the parts of a component instead of its whole when PoseNet is more confident (mean
+    keypoint score) on both parts than on the whole."""
+    def confidence(hand):
+        return float(np.mean(hand.uv_score))
+
+    keep = list(hands[:m])
+    for j, row in enumerate(split_rows):
+        first, second = hands[m + 2 * j], hands[m + 2 * j + 1]
+        if min(confidence(first), confidence(second)) > confidence(hands[row]):
+            keep[row] = None
+            keep.extend((first, second))
+    return [hand for hand in keep if hand is not None]
 
 
 def weak_perspective_residual(w_rel: torch.Tensor, uv: torch.Tensor, score: torch.Tensor) -> torch.Tensor:

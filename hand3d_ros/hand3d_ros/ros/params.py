@@ -73,9 +73,17 @@ PARAMS = (
           min=-1.0, max=1.0),
     Param("min_hand_area_px", 16, "Smallest hand mask component considered a hand, pixels of the network input.", min=1, max=100000),
     Param("max_hands", 2, "Most hands estimated per frame.", min=1, max=8),
+    Param("split_min_aspect", 1.5, "A hand mask component at least this elongated (long side / short side) is "
+          "checked for two touching hands and, when PoseNet is surer of both parts, reported as two; 0: never.",
+          min=0.0, max=10.0),
+    Param("split_max_valley", 0.6, "How narrow the neck between two touching hands must be: the component's "
+          "width at the cut over the lower of the two widths beside it, at most.", min=0.01, max=1.0),
     Param("crop_margin", 1.25, "Crop side = margin x the larger side of the hand's box.", min=1.0, max=3.0),
     Param("crop_scale_min", 0.25, "Smallest crop scale (crop size / side in pixels).", min=0.01, max=10.0),
     Param("crop_scale_max", 5.0, "Largest crop scale (crop size / side in pixels).", min=0.01, max=20.0),
+    Param("flip_test", False, "Also run PoseNet on each hand crop's mirror image and average the two: better "
+          "keypoints and hand side for a second PoseNet pass per hand (see the README's accuracy against speed; "
+          "the shipped side calibration and keypoint-score gate were fitted with it off)."),
     # Metric 3D.
     Param("reference_bone_length", 0.043, "Hand-size prior: length of the middle-finger MCP->PIP bone, metres.", min=0.02, max=0.08),
     Param("depth_keypoint_blend", 1.0, "With depth: how far each keypoint the depth confirms moves from the lifted hand "
@@ -142,6 +150,8 @@ def validate_all(values: dict) -> Optional[str]:
     if -1.0 < values["detection_threshold"] < 0.01:
         return (f"detection_threshold must be -1 (the weights' calibrated value) or in [0.01, 0.99], "
                 f"got {values['detection_threshold']}")
+    if 0.0 < values["split_min_aspect"] < 1.0:
+        return f"split_min_aspect must be 0 (never split) or in [1, 10], got {values['split_min_aspect']}"
     return None
 
 

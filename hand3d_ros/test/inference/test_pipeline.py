@@ -77,15 +77,38 @@ def test_auto_handedness_adds_the_side_heads_and_the_lifts_evidence():
             return super().poseprior(maps, hand_side)
 
     frame, box = _frames(1)[0], [[20, 10, 100, 90]]
-    lifts_only = HandPosePipeline(Counting(model_set), model_set, PipelineConfig(handedness_temperature=1e6))
+    lifts_only = HandPosePipeline(Counting(model_set), model_set,
+                                  PipelineConfig(handedness_temperature=1e6, flip_test=False))
     (hand,) = lifts_only.pose_in_boxes(frame, box).hands
     assert hand.hand_side == 1 and hand.p_right > 0.99 and calls == [2]  # both sides lifted; the head wins
-    head_only = HandPosePipeline(Counting(model_set), model_set, PipelineConfig(handedness_residual_weight=0.0))
+    head_only = HandPosePipeline(Counting(model_set), model_set,
+                                 PipelineConfig(handedness_residual_weight=0.0, flip_test=False))
     assert head_only.pose_in_boxes(frame, box).hands[0].p_right == pytest.approx(torch.sigmoid(torch.tensor(10.0)))
+    # with the mirrored crop averaged in, a head that says "right" whatever it sees says nothing
+    head_only.config = PipelineConfig(handedness_residual_weight=0.0, flip_test=True)
+    assert head_only.pose_in_boxes(frame, box).hands[0].p_right == pytest.approx(0.5, abs=1e-6)
     model_set.networks["posenet"].side_head = None  # weights without a head (the paper's): the lifts decide
     calls.clear()
     (hand,) = head_only.pose_in_boxes(frame, box).hands
     assert calls == [2] and 0.0 <= hand.p_right <= 1.0
+
+
+def test_flip_test_makes_posenet_mirror_equivariant(model_set):
+    """A mirrored crop gives the mirrored maps and the swapped side (keypoints keep their
+    anatomical order), which the random-weight network alone does not."""
+    patches = torch.randn(3, 3, model_set.crop_size, model_set.crop_size, generator=torch.Generator().manual_seed(1))
+    plain = _pipeline(model_set, flip_test=False)
+    flip = _pipeline(model_set, flip_test=True)
+    maps, side = flip.posenet(patches)
+    mirrored_maps, mirrored_side = flip.posenet(patches.flip(-1))
+    torch.testing.assert_close(mirrored_maps, maps.flip(-1), atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(mirrored_side, side.flip(-1), atol=1e-5, rtol=1e-4)
+    plain_maps, plain_side = plain.posenet(patches)
+    plain_mirrored_maps, plain_mirrored_side = plain.posenet(patches.flip(-1))
+    assert not torch.allclose(plain_mirrored_side, plain_side.flip(-1), atol=1e-3)
+    torch.testing.assert_close(maps, (plain_maps + plain_mirrored_maps.flip(-1)) / 2)
+    torch.testing.assert_close(side, (plain_side + plain_mirrored_side.flip(-1)) / 2)
+    assert flip.posenet(patches[:0])[0].shape[0] == 0
 
 
 @pytest.mark.parametrize("boxes", [
@@ -100,9 +123,9 @@ def test_tracking_crops_from_the_region_equal_crops_from_the_whole_frame(model_s
 
     frame = (np.random.default_rng(5).random((480, 640, 3)) * 255).astype(np.uint8)
     recording = RecordingBackend(TorchBackend(model_set))
-    pipe = HandPosePipeline(recording, model_set, PipelineConfig(handedness="left"))
+    pipe = HandPosePipeline(recording, model_set, PipelineConfig(handedness="left", flip_test=True))
     pipe.pose_in_boxes(frame, boxes)
-    (region_patches,) = recording.calls["posenet"][0]
+    (region_patches,) = recording.calls["posenet"][0]  # the crops, then their mirror images (flip_test)
     # the same windows cut from the whole normalised frame
     box = torch.tensor(boxes, dtype=torch.float32)
     side = torch.maximum(box[:, 2] - box[:, 0], box[:, 3] - box[:, 1])
@@ -111,7 +134,7 @@ def test_tracking_crops_from_the_region_equal_crops_from_the_whole_frame(model_s
     crops = CropBox(center=(box[:, :2] + box[:, 2:]) / 2, scale=scale, side=pipe.crop_size / scale,
                     fallback=torch.zeros(len(boxes), dtype=torch.bool), output_size=pipe.crop_size)
     whole = pipe._cut(pipe._normalise(torch.as_tensor(frame)[None]), torch.zeros(len(boxes), dtype=torch.long), crops)
-    assert torch.allclose(region_patches, whole, atol=1e-4)  # float32 rounding of the sample grid
+    assert torch.allclose(region_patches, torch.cat([whole, whole.flip(-1)]), atol=1e-4)  # float32 rounding
 
 
 def test_crops_from_the_pyramid_stay_aligned(model_set):
@@ -159,3 +182,57 @@ def test_a_side_calibration_in_the_weights_replaces_the_raw_sum():
     assert calibrated.p_right == pytest.approx(1 / (1 + np.exp(3.0)), rel=1e-4) and calibrated.hand_side == 0
     hinted = pipe.pose_in_boxes(frame, box, hand_side=["right"]).hands[0]  # the tracker's hint: head alone
     assert hinted.p_right == pytest.approx(1 / (1 + np.exp(-2.0)), rel=1e-4)
+
+
+class _PaintedHandSegNet(TorchBackend):
+    """The real random-weight networks, except that HandSegNet sees two palms touching
+    side by side (a fixed mask), and PoseNet's batch sizes are recorded."""
+
+    def __init__(self, model_set):
+        super().__init__(model_set)
+        self.posenet_batches = []
+
+    def handsegnet(self, images):
+        n, _, h, w = images.shape
+        vv, uu = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+        palm = lambda cu: (uu - cu) ** 2 + (vv - h / 2) ** 2 <= (h / 4) ** 2  # noqa: E731
+        neck = ((vv - h / 2).abs() <= h / 20) & ((uu - w / 2).abs() <= w / 8)
+        hand = (palm(w / 2 - h / 4 - 2) | palm(w / 2 + h / 4 + 2) | neck).float() * 10 - 5
+        return torch.stack([-hand, hand])[None].expand(n, -1, -1, -1)
+
+    def posenet(self, crops):
+        self.posenet_batches.append(crops.shape[0])
+        return super().posenet(crops)
+
+
+def test_a_component_of_two_touching_hands_is_also_posed_as_its_two_parts(model_set):
+    backend = _PaintedHandSegNet(model_set)
+    pipe = HandPosePipeline(backend, model_set, PipelineConfig(max_hands=2, flip_test=False))
+    result = pipe(_frames(1, 240, 320)[0])
+    assert backend.posenet_batches == [3]  # the whole and its two parts
+    assert len(result.hands) in (1, 2)
+    boxes = [hand.crop_box for hand in result.hands]
+    if len(result.hands) == 2:  # the parts won: one left of the other
+        assert max(b[0] + b[2] for b in boxes) - min(b[0] + b[2] for b in boxes) > 60
+    backend.posenet_batches.clear()
+    pipe.config = PipelineConfig(max_hands=2, flip_test=False, split_min_aspect=0.0)
+    assert len(pipe(_frames(1, 240, 320)[0]).hands) == 1 and backend.posenet_batches == [1]
+
+
+def test_parts_replace_the_whole_only_when_posenet_is_surer_of_both():
+    from hand3d_ros.inference.pipeline import HandResult, _wholes_or_parts
+
+    def hand(confidence, name):
+        zeros = np.zeros((21, 3))
+        return HandResult(crop_box=np.array([name, 0, 1, 1.0]), uv=np.zeros((21, 2)), uv_score=np.full(21, confidence),
+                          score=0.9, hand_side=1, p_right=0.5, w_rel=zeros, w_c=zeros, R=np.eye(3))
+
+    def names(hands):
+        return [h.crop_box[0] for h in hands]
+
+    wholes = [hand(0.5, 0), hand(0.4, 1)]
+    assert names(_wholes_or_parts(wholes + [hand(0.6, 10), hand(0.7, 11)], 2, [1])) == [0, 10, 11]
+    assert names(_wholes_or_parts(wholes + [hand(0.6, 10), hand(0.3, 11)], 2, [1])) == [0, 1]
+    both_split = wholes + [hand(0.6, 10), hand(0.7, 11), hand(0.2, 20), hand(0.9, 21)]
+    assert names(_wholes_or_parts(both_split, 2, [0, 1])) == [1, 10, 11]
+

@@ -61,6 +61,14 @@ def test_detection_threshold_is_the_weights_or_a_probability(value, ok):
     assert (reason is None) == ok and (ok or "detection_threshold" in reason)
 
 
+@pytest.mark.parametrize("value, ok", [(0.0, True), (1.0, True), (1.5, True), (0.5, False)])
+def test_split_min_aspect_is_never_or_at_least_one(value, ok):
+    values = {p.name: p.default for p in PARAMS}
+    values["split_min_aspect"] = value
+    reason = validate_all(values)
+    assert (reason is None) == ok and (ok or "split_min_aspect" in reason)
+
+
 def test_readme_parameter_table_is_current():
     readme = (PACKAGE.parent / "README.md").read_text()
     assert markdown_table() in readme, "README's parameter table differs: regenerate it from params.markdown_table()"
