@@ -39,7 +39,8 @@ def configure(parser):
                         help="sources of this split only (default val)")
     parser.add_argument("--limit", type=positive_int, default=None, help="first N photos of each folder")
     parser.add_argument("--flip-test", action="store_true",
-                        help="fit for the pipeline with flip_test on (PoseNet also on the mirrored crops)")
+                        help="fit for the pipeline with flip_test on (PoseNet also on the mirrored crops); stored beside the "
+                             "flip_test-off fit (calibration.side_flip_test, calibration.detection_flip_test)")
     parser.add_argument("--write", action="store_true", help="store the calibration in WEIGHTS/posenet.pt")
 
 
@@ -51,7 +52,7 @@ def run(args) -> int:
     from hand3d_ros.evaluation.real import RealEvalConfig
     from hand3d_ros.evaluation.side_fit import (collect_detections, collect_side_cues, fit_and_report,
                                                 fit_keypoint_gate, gated_row, pick_detection_threshold)
-    from hand3d_ros.inference.pipeline import DETECTION_CALIBRATION
+    from hand3d_ros.inference.pipeline import DETECTION_CALIBRATION, calibration_key
     from hand3d_ros.models.weights import WeightsError, set_calibration
 
     if not 0.0 <= args.max_found_loss < 1.0:
@@ -112,8 +113,8 @@ def run(args) -> int:
         print(f"  {t:9.2f} {found:6.3f} {false:26.0f} {per_free:26.3f}{mark}")
     if args.write:
         path = os.path.join(args.weights, "posenet.pt")
-        set_calibration(path, METADATA_KEY, cal.to_metadata()[METADATA_KEY])
-        set_calibration(path, DETECTION_CALIBRATION, {"min_mean_keypoint_score": gate,
+        set_calibration(path, calibration_key(METADATA_KEY, flip_test), cal.to_metadata()[METADATA_KEY])
+        set_calibration(path, calibration_key(DETECTION_CALIBRATION, flip_test), {"min_mean_keypoint_score": gate,
                                                       "detection_threshold": threshold, "source": source,
                                                       "rule": rule, "flip_test": flip_test})
         print(f"written to {path}")

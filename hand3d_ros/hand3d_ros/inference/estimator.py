@@ -135,9 +135,6 @@ class HandEstimator:
 
     def __init__(self, pipeline: HandPosePipeline, config: Optional[EstimatorConfig] = None):
         self.pipeline = pipeline
-        #: The weights' own detection gate (``hand3d calibrate-side`` stores it), 0 if none.
-        self.weights_keypoint_gate = float(detection_calibration(pipeline.model_set.metadata).get(
-            "min_mean_keypoint_score", 0.0))
         self.config = self._resolved(config or EstimatorConfig())
         self.pipeline.config = self.config.pipeline
         self.tracker = HandTracker(self.config.tracker)
@@ -147,8 +144,14 @@ class HandEstimator:
         """``config`` with a negative ``min_mean_keypoint_score`` replaced by the weights' value."""
         if config.tracker.min_mean_keypoint_score >= 0:
             return config
-        tracker = replace(config.tracker, min_mean_keypoint_score=self.weights_keypoint_gate)
+        tracker = replace(config.tracker, min_mean_keypoint_score=self.weights_keypoint_gate(config.pipeline.flip_test))
         return replace(config, tracker=tracker)
+
+    def weights_keypoint_gate(self, flip_test: bool) -> float:
+        """The weights' own detection gate for a ``flip_test`` mode (``hand3d calibrate-side``
+        stores it), 0 if none."""
+        return float(detection_calibration(self.pipeline.model_set.metadata, flip_test).get(
+            "min_mean_keypoint_score", 0.0))
 
     @property
     def description(self) -> str:

@@ -39,6 +39,7 @@ from hand3d_ros.core.heatmap import GaussianHeatmap
 from hand3d_ros.core.keypoints import ROOT
 from hand3d_ros.core.mask import hand_components
 from hand3d_ros.core.preprocess import ResizeInfo
+from hand3d_ros.core.side_calibration import METADATA_KEY as SIDE_CALIBRATION
 from hand3d_ros.core.side_calibration import SideCalibration
 from hand3d_ros.core.split import SplitConfig, is_elongated, split_component
 from hand3d_ros.inference.backends.base import Backend
@@ -56,10 +57,25 @@ DETECTION_CALIBRATION = "detection"
 DEFAULT_DETECTION_THRESHOLD = 0.5
 
 
-def detection_calibration(metadata: dict) -> dict:
-    """The detection calibration stored with a model set (``ModelSet.metadata``), or {}."""
+def calibration_key(name: str, flip_test: bool) -> str:
+    """Key of a calibration fitted for one ``flip_test`` mode: ``name`` for PoseNet on the
+    crops alone, ``name + "_flip_test"`` with the mirrored crops averaged in (their keypoint
+    scores and side logits differ, and so do the gate and side calibration that fit them)."""
+    return f"{name}_flip_test" if flip_test else name
+
+
+def _calibration_entry(metadata: dict, name: str, flip_test: bool) -> dict:
+    """The ``name`` calibration of a model set for a ``flip_test`` mode (the other mode's
+    when the weights carry only that one), or {}."""
     calibration = (metadata or {}).get("posenet", {}).get("calibration") or {}
-    return dict(calibration.get(DETECTION_CALIBRATION) or {})
+    return dict(calibration.get(calibration_key(name, flip_test)) or calibration.get(name)
+                or calibration.get(calibration_key(name, True)) or {})
+
+
+def detection_calibration(metadata: dict, flip_test: bool = False) -> dict:
+    """The detection calibration stored with a model set (``ModelSet.metadata``) for a
+    ``flip_test`` mode, or {}."""
+    return _calibration_entry(metadata, DETECTION_CALIBRATION, flip_test)
 
 
 def is_detection_threshold(value: float) -> bool:
@@ -68,12 +84,13 @@ def is_detection_threshold(value: float) -> bool:
     return value == -1.0 or 0.0 < value < 1.0
 
 
-def resolve_detection_threshold(configured: float, metadata: dict) -> float:
+def resolve_detection_threshold(configured: float, metadata: dict, flip_test: bool = False) -> float:
     """The HandSegNet threshold in use: ``configured`` when it is positive, else the
-    weights' calibrated one (:data:`DEFAULT_DETECTION_THRESHOLD` when they carry none)."""
+    weights' calibrated one for the ``flip_test`` mode (:data:`DEFAULT_DETECTION_THRESHOLD`
+    when they carry none)."""
     if configured > 0:
         return float(configured)
-    return float(detection_calibration(metadata).get("detection_threshold", DEFAULT_DETECTION_THRESHOLD))
+    return float(detection_calibration(metadata, flip_test).get("detection_threshold", DEFAULT_DETECTION_THRESHOLD))
 
 
 @dataclass
@@ -122,8 +139,8 @@ class PipelineConfig:
     mirrored back; the side head's logits mirrored back with left and right swapped).
     Costs a second PoseNet pass per hand (batched with the first); on the real test photos
     it raises PCK and the hand side's accuracy (README: accuracy against speed). Off by
-    default: with it the CPU detect step is slower than MediaPipe Hands. The shipped side
-    calibration and detection gate were fitted with it off."""
+    default: with it the CPU detect step is slower than MediaPipe Hands. Weights may carry
+    a detection and side calibration for each setting (:func:`calibration_key`)."""
     heatmap_sigma: float = 16.0
     """Gaussian sigma of the score maps in crop pixels at S = 256 (scaled with S);
     only used by the decoder's geometry, > 0."""
@@ -219,14 +236,28 @@ class HandPosePipeline:
         self._scale, self._offset = float(prep["scale"]), float(prep["offset"])
         sigma = self.config.heatmap_sigma * self.crop_size / 256.0
         self.codec = GaussianHeatmap(input_size=self.crop_size, heatmap_size=model_set.map_size, sigma=sigma)
-        # The weights' own hand-side calibration (fitted on held-out hands), if they carry one.
-        self.side_calibration = SideCalibration.from_metadata(
-            model_set.metadata.get("posenet", {}).get("calibration"))
+        # The weights' own hand-side calibration (fitted on held-out hands) for each
+        # flip_test mode, if they carry one.
+        self.side_calibrations = {flip: SideCalibration.from_metadata(
+            {SIDE_CALIBRATION: _calibration_entry(model_set.metadata, SIDE_CALIBRATION, flip)})
+            for flip in (False, True)}
+
+    @property
+    def side_calibration(self) -> Optional[SideCalibration]:
+        """The hand-side calibration of the configured ``flip_test`` mode, or None."""
+        return self.side_calibrations[self.config.flip_test]
+
+    @side_calibration.setter
+    def side_calibration(self, calibration: Optional[SideCalibration]) -> None:
+        """Use ``calibration`` in both modes (None: the raw cues)."""
+        self.side_calibrations = {False: calibration, True: calibration}
 
     @property
     def detection_threshold(self) -> float:
-        """HandSegNet's threshold in use (the configured one, else the weights')."""
-        return resolve_detection_threshold(self.config.detection_threshold, self.model_set.metadata)
+        """HandSegNet's threshold in use (the configured one, else the weights' for the
+        configured ``flip_test`` mode)."""
+        return resolve_detection_threshold(self.config.detection_threshold, self.model_set.metadata,
+                                           self.config.flip_test)
 
     @property
     def description(self) -> str:
