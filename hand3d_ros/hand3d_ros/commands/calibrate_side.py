@@ -39,8 +39,9 @@ def configure(parser):
                         help="sources of this split only (default val)")
     parser.add_argument("--limit", type=positive_int, default=None, help="first N photos of each folder")
     parser.add_argument("--flip-test", action="store_true",
-                        help="fit for the pipeline with flip_test on (PoseNet also on the mirrored crops); stored beside the "
-                             "flip_test-off fit (calibration.side_flip_test, calibration.detection_flip_test)")
+                        help="fit for the pipeline with flip_test on (PoseNet also on the mirrored crops); "
+                             "stored beside the flip_test-off fit (calibration.side_flip_test, "
+                             "calibration.detection_flip_test)")
     parser.add_argument("--write", action="store_true", help="store the calibration in WEIGHTS/posenet.pt")
 
 
@@ -67,8 +68,8 @@ def run(args) -> int:
     thresholds = args.detection_thresholds or [-1.0]
     if args.detection_thresholds and (budget is None or not all(0.0 < t < 1.0 for t in thresholds)):
         raise CommandError("--detection-thresholds needs --max-false-per-hand-free and values in (0, 1)")
+    flip_test = args.flip_test
     try:
-        flip_test = args.flip_test
         cues = collect_side_cues(args.weights, args.real, args.split, args.limit, RealEvalConfig(flip_test=flip_test))
         runs = [collect_detections(args.weights, list(args.real) + list(args.negatives), args.split, args.limit,
                                    RealEvalConfig(detection_threshold=t, flip_test=flip_test)) for t in thresholds]
@@ -114,8 +115,8 @@ def run(args) -> int:
     if args.write:
         path = os.path.join(args.weights, "posenet.pt")
         set_calibration(path, calibration_key(METADATA_KEY, flip_test), cal.to_metadata()[METADATA_KEY])
-        set_calibration(path, calibration_key(DETECTION_CALIBRATION, flip_test), {"min_mean_keypoint_score": gate,
-                                                      "detection_threshold": threshold, "source": source,
-                                                      "rule": rule, "flip_test": flip_test})
+        set_calibration(path, calibration_key(DETECTION_CALIBRATION, flip_test), {
+            "min_mean_keypoint_score": gate, "detection_threshold": threshold, "source": source, "rule": rule,
+            "flip_test": flip_test})
         print(f"written to {path}")
     return 0

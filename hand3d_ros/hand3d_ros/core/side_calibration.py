@@ -54,7 +54,11 @@ class SideCalibration:
     @classmethod
     def from_metadata(cls, calibration: Optional[dict]) -> Optional["SideCalibration"]:
         """The calibration stored in a weight file's ``calibration`` metadata, or None."""
-        entry = (calibration or {}).get(METADATA_KEY)
+        return cls.from_entry((calibration or {}).get(METADATA_KEY))
+
+    @classmethod
+    def from_entry(cls, entry: Optional[dict]) -> Optional["SideCalibration"]:
+        """The calibration from its own metadata entry (:meth:`to_metadata`'s value), or None."""
         if not entry:
             return None
         known = {k: entry[k] for k in cls.__dataclass_fields__ if k in entry}

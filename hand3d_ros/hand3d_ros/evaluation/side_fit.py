@@ -68,11 +68,10 @@ def collect_detections(weights_dir, folders: Sequence, split: Optional[str] = No
     (HandSegNet's threshold used: ``config.detection_threshold``, or the weights' for -1);
     predictions on areas the teacher marked uncertain count neither as paired nor as false
     (they are left out)."""
-    from hand3d_ros.inference.pipeline import PipelineConfig, load_pipeline
+    from hand3d_ros.inference.pipeline import load_pipeline, resolve_detection_threshold
 
     pipeline = load_pipeline(weights_dir=weights_dir, backend="torch", device="cpu", log=lambda *_: None)
-    pipeline.config = PipelineConfig(detection_threshold=config.detection_threshold, flip_test=config.flip_test)
-    threshold = pipeline.detection_threshold
+    threshold = resolve_detection_threshold(config.detection_threshold, pipeline.model_set.metadata, config.flip_test)
     opened, photos = open_photos(folders, split, config=config, limit=limit)
     kp_mean, paired, on_free, teacher_hands, free = [], [], [], 0, 0
     for scored in score_photos(pipeline, opened, photos, config, min_mean_keypoint_score=0.0):

@@ -68,8 +68,8 @@ def _calibration_entry(metadata: dict, name: str, flip_test: bool) -> dict:
     """The ``name`` calibration of a model set for a ``flip_test`` mode (the other mode's
     when the weights carry only that one), or {}."""
     calibration = (metadata or {}).get("posenet", {}).get("calibration") or {}
-    return dict(calibration.get(calibration_key(name, flip_test)) or calibration.get(name)
-                or calibration.get(calibration_key(name, True)) or {})
+    return dict(calibration.get(calibration_key(name, flip_test))
+                or calibration.get(calibration_key(name, not flip_test)) or {})
 
 
 def detection_calibration(metadata: dict, flip_test: bool = False) -> dict:
@@ -238,9 +238,8 @@ class HandPosePipeline:
         self.codec = GaussianHeatmap(input_size=self.crop_size, heatmap_size=model_set.map_size, sigma=sigma)
         # The weights' own hand-side calibration (fitted on held-out hands) for each
         # flip_test mode, if they carry one.
-        self.side_calibrations = {flip: SideCalibration.from_metadata(
-            {SIDE_CALIBRATION: _calibration_entry(model_set.metadata, SIDE_CALIBRATION, flip)})
-            for flip in (False, True)}
+        self.side_calibrations = {flip: SideCalibration.from_entry(
+            _calibration_entry(model_set.metadata, SIDE_CALIBRATION, flip)) for flip in (False, True)}
 
     @property
     def side_calibration(self) -> Optional[SideCalibration]:
