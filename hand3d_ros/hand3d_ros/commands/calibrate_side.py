@@ -4,13 +4,14 @@ and fit its detection gate.
     hand3d calibrate-side --weights DIR --real LABELLED_DIR... [--negatives DIR...] [--split val] [--write]
         [--max-false-per-hand-free RATE [--detection-thresholds T...]]
 
-Fits a logistic calibration of the hand side on teacher-labelled real photos and the
-detection gate (the mean keypoint score below which a reported hand is dropped) on the
-same photos plus hand-free ones, and, given a false-hand budget and several candidate
+Fits a logistic calibration of the hand side on teacher-labelled real photos and, on the
+same photos plus hand-free ones, the hand confidence (P(real hand) from a detection's mean
+keypoint score and HandSegNet peak) with the detection gate on it (the confidence below
+which a reported hand is dropped), and, given a false-hand budget and several candidate
 HandSegNet thresholds, the threshold that finds the most hands within the budget
 (``hand3d_ros.evaluation.side_fit``); with ``--write`` they are stored in
 ``DIR/posenet.pt`` (``calibration`` metadata), where the pipeline and the estimator find
-them (node parameters ``detection_threshold`` and ``min_mean_keypoint_score`` at -1).
+them (node parameters ``detection_threshold`` and ``min_hand_score`` at -1).
 """
 from __future__ import annotations
 
@@ -49,10 +50,12 @@ def run(args) -> int:
     import os
 
     from hand3d_ros.cli import CommandError
+    from hand3d_ros.core.hand_confidence import METADATA_KEY as HAND_CONFIDENCE
     from hand3d_ros.core.side_calibration import METADATA_KEY
     from hand3d_ros.evaluation.real import RealEvalConfig
     from hand3d_ros.evaluation.side_fit import (collect_detections, collect_side_cues, fit_and_report,
-                                                fit_keypoint_gate, gated_row, pick_detection_threshold)
+                                                fit_gate, gated_row, pick_detection_threshold,
+                                                with_hand_confidence)
     from hand3d_ros.inference.pipeline import DETECTION_CALIBRATION, calibration_key
     from hand3d_ros.models.weights import WeightsError, set_calibration
 
@@ -93,7 +96,8 @@ def run(args) -> int:
     rule = (f"at most {budget} false hands per hand-free photo"
             + (f" (upper {args.budget_confidence:g} bound)" if args.budget_confidence > 0 else "")
             if budget is not None else f"at most {args.max_found_loss} of the found hands lost")
-    fits = {t: fit_keypoint_gate(d, args.max_found_loss, step=args.gate_step, max_false_per_hand_free=budget,
+    runs = {t: with_hand_confidence(d, source) for t, d in runs.items()}
+    fits = {t: fit_gate(d, args.max_found_loss, step=args.gate_step, max_false_per_hand_free=budget,
                                  budget_confidence=args.budget_confidence) for t, d in runs.items()}
     threshold = pick_detection_threshold(fits, budget) if budget is not None else next(iter(runs))
     if len(fits) > 1:
@@ -104,8 +108,13 @@ def run(args) -> int:
             print(f"  {t:9.2f} {g:6.2f} {found:6.3f} {per_free:26.3f}{'  <- chosen' if t == threshold else ''}")
     gate, table = fits[threshold]
     detections = runs[threshold]
-    print(f"detection gate (mean keypoint score; {rule}; HandSegNet threshold {threshold:.2f}), "
-          f"{detections['teacher_hands']} teacher hands, {detections['hand_free_photos']} hand-free photos:")
+    model = detections["hand_confidence"]
+    if model is not None:
+        print(f"hand confidence: log-odds = {model.keypoint_scale:.3f} x mean keypoint score + "
+              f"{model.peak_scale:.3f} x HandSegNet peak + {model.bias:.3f} ({model.samples} hands)")
+    print(f"detection gate ({'hand confidence' if model is not None else 'mean keypoint score'}; {rule}; "
+          f"HandSegNet threshold {threshold:.2f}), {detections['teacher_hands']} teacher hands, "
+          f"{detections['hand_free_photos']} hand-free photos:")
     print("  threshold  found  false (photos with hands)  false per hand-free photo")
     for t, found, false, per_free in table:
         mark = "  <- gate" if t == gate else ""
@@ -115,8 +124,9 @@ def run(args) -> int:
     if args.write:
         path = os.path.join(args.weights, "posenet.pt")
         set_calibration(path, calibration_key(METADATA_KEY, flip_test), cal.to_metadata()[METADATA_KEY])
+        gates = ({HAND_CONFIDENCE: model.to_entry(), "min_hand_score": gate} if model is not None
+                 else {"min_mean_keypoint_score": gate})
         set_calibration(path, calibration_key(DETECTION_CALIBRATION, flip_test), {
-            "min_mean_keypoint_score": gate, "detection_threshold": threshold, "source": source, "rule": rule,
-            "flip_test": flip_test})
+            **gates, "detection_threshold": threshold, "source": source, "rule": rule, "flip_test": flip_test})
         print(f"written to {path}")
     return 0

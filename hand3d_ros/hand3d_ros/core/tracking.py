@@ -42,7 +42,9 @@ class TrackerConfig:
             first) start no track, except that a new hand replaces a track that is
             currently missing (the one missing longest). Range >= 1.
         min_hand_score: detections with a lower hand score are ignored, and a track
-            whose last hand score is lower does not propagate its crop. Range [0, 1].
+            whose last hand score is lower does not propagate its crop. Negative: the
+            value calibrated with the weights (filled in like the next one; treated as 0
+            by a tracker used directly). Range [-1, 1].
         min_mean_keypoint_score: detections whose mean keypoint score is lower are
             ignored (false detections on faces, arms and skin-coloured objects have
             diffuse score maps). Negative: the value calibrated with the weights, which
@@ -77,7 +79,7 @@ class TrackerConfig:
     """
 
     max_hands: int = 2
-    min_hand_score: float = 0.3
+    min_hand_score: float = -1.0
     min_mean_keypoint_score: float = -1.0
     min_iou: float = 0.1
     max_wrist_distance: float = 0.5
@@ -96,7 +98,7 @@ class TrackerConfig:
     def __post_init__(self):
         checks = [
             (self.max_hands >= 1, "max_hands must be >= 1"),
-            (0.0 <= self.min_hand_score <= 1.0, "min_hand_score must be in [0, 1]"),
+            (-1.0 <= self.min_hand_score <= 1.0, "min_hand_score must be in [-1, 1]"),
             (-1.0 <= self.min_mean_keypoint_score <= 1.0, "min_mean_keypoint_score must be in [-1, 1]"),
             (0.0 <= self.min_iou <= 1.0, "min_iou must be in [0, 1]"),
             (self.max_wrist_distance >= 0, "max_wrist_distance must be >= 0"),
@@ -374,7 +376,7 @@ class HandTracker:
         self._latest_stamp = stamp
         config = self.config
         gate = max(0.0, config.min_mean_keypoint_score)
-        usable = [d for d in detections if d.hand_score >= config.min_hand_score
+        usable = [d for d in detections if d.hand_score >= max(0.0, config.min_hand_score)
                   and (gate <= 0.0 or float(np.mean(d.score)) >= gate)]
         usable.sort(key=lambda d: -d.hand_score)
 

@@ -509,20 +509,20 @@ class ScoredPhoto(NamedTuple):
 
 
 def score_photos(pipeline, opened: Sequence, photos: Sequence, config: RealEvalConfig = RealEvalConfig(),
-                 min_mean_keypoint_score: Optional[float] = None):
+                 gated: bool = True):
     """Run ``pipeline`` on every photo as ``hand3d infer`` runs it (a fresh estimator
     state per photo) and score it against the teacher.
 
-    ``min_mean_keypoint_score`` replaces the weights' detection gate (0: no gate).
-    Yields a :class:`ScoredPhoto` per photo.
+    ``gated`` False: every hand the pipeline poses is reported (no ``min_hand_score`` or
+    ``min_mean_keypoint_score``; to fit them). Yields a :class:`ScoredPhoto` per photo.
     """
     from hand3d_ros.inference.estimator import HandEstimator, image_estimator_config
     from hand3d_ros.inference.pipeline import PipelineConfig
 
     estimator_config = image_estimator_config(PipelineConfig(detection_threshold=config.detection_threshold,
                                                              max_hands=config.max_hands, flip_test=config.flip_test))
-    if min_mean_keypoint_score is not None:
-        estimator_config.tracker = replace(estimator_config.tracker, min_mean_keypoint_score=min_mean_keypoint_score)
+    if not gated:
+        estimator_config.tracker = replace(estimator_config.tracker, min_hand_score=0.0, min_mean_keypoint_score=0.0)
     estimator = HandEstimator(pipeline, estimator_config)
     for index, photo in enumerate(photos):
         sample = opened[photo.folder].shards[photo.samples[0]]

@@ -2,12 +2,16 @@
 
 Two calibrations, both stored in the PoseNet weight file's ``calibration`` metadata:
 
-- the **detection gate** (``detection``: ``min_mean_keypoint_score``): the full pipeline
-  runs on every photo (hand-free ones included); each reported hand is paired with a
-  teacher hand or is false; the gate is the highest mean-keypoint-score threshold (on a
-  grid, 0.01 in ``hand3d calibrate-side``) that loses at most ``max_found_loss`` of the
-  hands found without it, or, given a false-hand budget, the lowest one that keeps false
-  hands per hand-free photo within it (as many hands as the budget allows). With a budget, HandSegNet's own
+- the **detection gate** (``detection``: ``hand_confidence`` and ``min_hand_score``): the
+  full pipeline runs on every photo (hand-free ones included); each reported hand is
+  paired with a teacher hand or is false. A logistic model of P(paired) from the hand's
+  mean keypoint score and HandSegNet peak is fitted on them
+  (:mod:`hand3d_ros.core.hand_confidence`; where only one kind of hand was seen, the gate
+  falls back to the mean keypoint score, ``min_mean_keypoint_score``); the gate is the
+  highest threshold on that score (on a grid, 0.01 in ``hand3d calibrate-side``) that
+  loses at most ``max_found_loss`` of the hands found without it, or, given a false-hand
+  budget, the lowest one that keeps false hands per hand-free photo within it (as many
+  hands as the budget allows). With a budget, HandSegNet's own
   threshold (``detection_threshold``) can be chosen too: the pipeline runs once per
   candidate threshold, each gets its gate, and the one finding the most hands within the
   budget wins (:func:`pick_detection_threshold`). A lower threshold grows the masks of
@@ -28,6 +32,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from hand3d_ros.core.hand_confidence import fit_hand_confidence
 from hand3d_ros.core.side_calibration import fit_side_calibration, reliability
 from hand3d_ros.evaluation.real import RealEvalConfig, open_photos, score_photos, teacher_window
 
@@ -62,8 +67,8 @@ def collect_side_cues(weights_dir, folders: Sequence, split: Optional[str] = Non
 def collect_detections(weights_dir, folders: Sequence, split: Optional[str] = None, limit: Optional[int] = None,
                        config: RealEvalConfig = RealEvalConfig()) -> dict:
     """Every hand the pipeline reports on the photos (no gate), with its mean keypoint
-    score and whether it pairs with a teacher hand, scored as ``hand3d eval`` scores
-    them: ``{"kp_mean": (P,), "paired": (P,) bool, "teacher_hands": int,
+    score, HandSegNet peak and whether it pairs with a teacher hand, scored as ``hand3d
+    eval`` scores them: ``{"kp_mean": (P,), "peak": (P,), "paired": (P,) bool, "teacher_hands": int,
     "hand_free_photos": int, "false_on_hand_free": (P,) bool, "detection_threshold": float}``
     (HandSegNet's threshold used: ``config.detection_threshold``, or the weights' for -1);
     predictions on areas the teacher marked uncertain count neither as paired nor as false
@@ -73,8 +78,8 @@ def collect_detections(weights_dir, folders: Sequence, split: Optional[str] = No
     pipeline = load_pipeline(weights_dir=weights_dir, backend="torch", device="cpu", log=lambda *_: None)
     threshold = resolve_detection_threshold(config.detection_threshold, pipeline.model_set.metadata, config.flip_test)
     opened, photos = open_photos(folders, split, config=config, limit=limit)
-    kp_mean, paired, on_free, teacher_hands, free = [], [], [], 0, 0
-    for scored in score_photos(pipeline, opened, photos, config, min_mean_keypoint_score=0.0):
+    kp_mean, peak, paired, on_free, teacher_hands, free = [], [], [], [], 0, 0
+    for scored in score_photos(pipeline, opened, photos, config, gated=False):
         photo = scored.photo
         matched = {h.prediction for h in scored.hands if h.found}
         teacher_hands += len(photo.hands)
@@ -83,9 +88,11 @@ def collect_detections(weights_dir, folders: Sequence, split: Optional[str] = No
             if j not in matched and scored.ignored[j]:
                 continue
             kp_mean.append(float(np.mean(h.uv_score)))
+            peak.append(float(h.peak))
             paired.append(j in matched)
             on_free.append(not photo.hands)
-    return {"kp_mean": np.asarray(kp_mean), "paired": np.asarray(paired, bool), "teacher_hands": teacher_hands,
+    return {"kp_mean": np.asarray(kp_mean), "peak": np.asarray(peak), "paired": np.asarray(paired, bool),
+            "teacher_hands": teacher_hands,
             "hand_free_photos": free, "false_on_hand_free": np.asarray(on_free, bool),
             "detection_threshold": threshold}
 
@@ -101,10 +108,24 @@ def false_rate_bound(false_hands: float, photos: int, confidence: float) -> floa
     return float(chi2.ppf(confidence, 2 * (false_hands + 1)) / 2) / max(photos, 1)
 
 
-def fit_keypoint_gate(detections: dict, max_found_loss: float = 0.01, step: float = 0.05,
-                      max_false_per_hand_free: Optional[float] = None, budget_confidence: float = 0.0) -> tuple:
-    """``(gate, table)``: the gate and, per threshold on a ``step`` grid, ``(t, found, false
-    on photos with hands, false per hand-free photo)``.
+def with_hand_confidence(detections: dict, source: str = "") -> dict:
+    """:func:`collect_detections`' result plus ``"hand_confidence"``, the
+    :class:`~hand3d_ros.core.hand_confidence.HandConfidence` fitted on it, and ``"score"``
+    (P,), each hand's confidence: the score the gate is fitted on. With only paired or only
+    false hands no model can be fitted: the model is None and the score is the mean
+    keypoint score."""
+    paired = detections["paired"]
+    if paired.all() or not paired.any() or not np.all(np.isfinite(detections["peak"])):
+        return {**detections, "hand_confidence": None, "score": detections["kp_mean"]}
+    model = fit_hand_confidence(detections["kp_mean"], detections["peak"], paired, source)
+    return {**detections, "hand_confidence": model, "score": model.probability(detections["kp_mean"],
+                                                                               detections["peak"])}
+
+
+def fit_gate(detections: dict, max_found_loss: float = 0.01, step: float = 0.05,
+             max_false_per_hand_free: Optional[float] = None, budget_confidence: float = 0.0) -> tuple:
+    """``(gate, table)``: the threshold on ``detections["score"]`` and, per threshold on a
+    ``step`` grid, ``(t, found, false on photos with hands, false per hand-free photo)``.
 
     Without ``max_false_per_hand_free`` the gate is the highest threshold losing at most
     ``max_found_loss`` of the found hands; with it, the lowest threshold whose false hands
@@ -113,12 +134,12 @@ def fit_keypoint_gate(detections: dict, max_found_loss: float = 0.01, step: floa
     (:func:`false_rate_bound`), not just the count on these photos: a few hundred
     hand-free photos measure it only roughly, and other rooms differ.
     """
-    kp, paired, free = detections["kp_mean"], detections["paired"], detections["false_on_hand_free"]
+    score, paired, free = detections["score"], detections["paired"], detections["false_on_hand_free"]
     n_teacher, n_free = max(detections["teacher_hands"], 1), max(detections["hand_free_photos"], 1)
     table, within = [], []
     base = float(np.sum(paired)) / n_teacher
     for t in np.round(np.arange(0.0, 1.0, step), 3):  # exact grid values: 0.3, not 0.30000000000000004
-        keep = kp >= t
+        keep = score >= t
         found = float(np.sum(keep & paired)) / n_teacher
         false_on_free = int(np.sum(keep & ~paired & free))
         table.append((float(t), found, float(np.sum(keep & ~paired & ~free)), false_on_free / n_free))
@@ -136,14 +157,14 @@ def fit_keypoint_gate(detections: dict, max_found_loss: float = 0.01, step: floa
 
 def gated_row(gate: float, table) -> tuple:
     """The row ``(t, found, false on photos with hands, false per hand-free photo)`` of
-    :func:`fit_keypoint_gate`'s ``table`` at its ``gate``."""
+    :func:`fit_gate`'s ``table`` at its ``gate``."""
     return next(row for row in table if row[0] == gate)
 
 
 def pick_detection_threshold(fits: dict, max_false_per_hand_free: float) -> float:
     """The HandSegNet threshold whose gated pipeline finds the most hands while keeping
     within the false-hand budget; ``fits``: ``{threshold: (gate, table)}`` from
-    :func:`fit_keypoint_gate` with that budget. Ties go to the higher threshold (fewer
+    :func:`fit_gate` with that budget. Ties go to the higher threshold (fewer
     mask pixels to sort out); a threshold whose gate cannot meet the budget is taken only
     when none can (then the one with the fewest false hands)."""
     rows = {t: gated_row(gate, table) for t, (gate, table) in fits.items()}

@@ -27,6 +27,9 @@ from hand3d_ros.core.palm import palm_frame
 from hand3d_ros.core.tracking import UNKNOWN, Detection, HandTracker, TrackerConfig
 from hand3d_ros.inference.pipeline import HandPosePipeline, HandResult, PipelineConfig, detection_calibration
 
+#: ``min_hand_score`` of weights that carry no calibrated one (it then gates HandSegNet's peak).
+DEFAULT_MIN_HAND_SCORE = 0.2
+
 #: Pixels per metre used to carry the 2D One Euro speed coefficient over to 3D: about one
 #: pixel per millimetre for a hand half a metre from a camera with a 500 px focal length.
 PX_PER_METRE_FOR_SMOOTHING = 1000.0
@@ -74,10 +77,10 @@ def estimator_config_from_params(p: dict) -> EstimatorConfig:
 
 def image_estimator_config(pipeline: PipelineConfig, metric: Optional[MetricConfig] = None) -> EstimatorConfig:
     """The configuration for independent images (``hand3d infer``, ``hand3d eval --real``):
-    every hand the pipeline finds is reported (no minimum hand score), up to its
-    ``max_hands``; call :meth:`HandEstimator.reset` before each image."""
+    the hands the pipeline finds that pass the weights' detection gate are reported, up to
+    its ``max_hands``; call :meth:`HandEstimator.reset` before each image."""
     return EstimatorConfig(pipeline=pipeline, metric=metric or MetricConfig(),
-                           tracker=TrackerConfig(max_hands=pipeline.max_hands, min_hand_score=0.0))
+                           tracker=TrackerConfig(max_hands=pipeline.max_hands, min_hand_score=-1.0))
 
 
 @dataclass
@@ -87,7 +90,9 @@ class HandState:
     Attributes:
         hand_id: stable id while tracked.
         handedness: 0 left, 1 right, 2 unknown (with hysteresis); handedness_score in [0, 1].
-        score: detection score in [0, 1].
+        score: detection score in [0, 1] (:attr:`HandResult.score`: with the shipped
+            weights the probability of a real hand).
+        peak: HandSegNet's peak hand probability of the detection (NaN if unknown).
         crop_box: (4,) [u_min, v_min, u_max, v_max] pixels.
         uv: (21, 2) pixels (smoothed when smoothing is on); uv_score: (21,).
         w_rel: (21, 3) unitless, wrist-relative, reference bone = 1, camera axes.
@@ -117,6 +122,7 @@ class HandState:
     viewpoint: np.ndarray
     hand_side: int
     scale_reason: str = ""
+    peak: float = float("nan")
 
 
 @dataclass
@@ -141,17 +147,19 @@ class HandEstimator:
         self._frame_index = 0
 
     def _resolved(self, config: EstimatorConfig) -> EstimatorConfig:
-        """``config`` with a negative ``min_mean_keypoint_score`` replaced by the weights' value."""
-        if config.tracker.min_mean_keypoint_score >= 0:
-            return config
-        tracker = replace(config.tracker, min_mean_keypoint_score=self.weights_keypoint_gate(config.pipeline.flip_test))
-        return replace(config, tracker=tracker)
+        """``config`` with a negative ``min_hand_score`` or ``min_mean_keypoint_score``
+        replaced by the weights' value for its ``flip_test`` mode."""
+        gates = self.weights_gates(config.pipeline.flip_test)
+        resolved = {name: gates[name] for name in gates if getattr(config.tracker, name) < 0}
+        return replace(config, tracker=replace(config.tracker, **resolved)) if resolved else config
 
-    def weights_keypoint_gate(self, flip_test: bool) -> float:
-        """The weights' own detection gate for a ``flip_test`` mode (``hand3d calibrate-side``
-        stores it), 0 if none."""
-        return float(detection_calibration(self.pipeline.model_set.metadata, flip_test).get(
-            "min_mean_keypoint_score", 0.0))
+    def weights_gates(self, flip_test: bool) -> dict:
+        """The weights' own detection gates for a ``flip_test`` mode (``hand3d
+        calibrate-side`` stores them): ``{"min_hand_score": ..., "min_mean_keypoint_score":
+        ...}``, :data:`DEFAULT_MIN_HAND_SCORE` and 0 where they carry none."""
+        calibration = detection_calibration(self.pipeline.model_set.metadata, flip_test)
+        return {"min_hand_score": float(calibration.get("min_hand_score", DEFAULT_MIN_HAND_SCORE)),
+                "min_mean_keypoint_score": float(calibration.get("min_mean_keypoint_score", 0.0))}
 
     @property
     def description(self) -> str:
@@ -194,7 +202,8 @@ class HandEstimator:
             # PosePrior pass instead of two); the side is re-estimated at each re-detection.
             tracks = {track.id: track for track in self.tracker.tracks}
             sides = [_SIDE_NAMES.get(int(tracks[track_id].handedness)) for track_id, _ in crops]
-            frame = self.pipeline.pose_in_boxes(rgb, [box for _, box in crops], hand_side=sides)
+            peaks = [tracks[track_id].detection.payload[0].peak for track_id, _ in crops]
+            frame = self.pipeline.pose_in_boxes(rgb, [box for _, box in crops], hand_side=sides, peaks=peaks)
         detections = [self._detection(hand, K, depth_m, frame.mask) for hand in frame.hands]
         tracks = self.tracker.update(detections, stamp_s)
         hands = [self._state(track) for track in tracks]
@@ -228,7 +237,7 @@ class HandEstimator:
             xyz=np.asarray(xyz, dtype=np.float64), scale_source=int(metric.scale_source),
             bone_length_m=float(metric.scale), reprojection_error_px=float(metric.reprojection_error_px),
             palm_origin=origin, palm_rotation=rotation[0], viewpoint=hand.R, hand_side=hand.hand_side,
-            scale_reason=metric.reason)
+            scale_reason=metric.reason, peak=hand.peak)
 
     def _published_side(self, track) -> int:
         fixed = self.config.pipeline.handedness

@@ -19,7 +19,10 @@ between the networks except the small per-hand results at the end:
    uncropped to pixels of the input image;
 6. PosePrior -> w_c and R; ``w_rel = flip(w_c) @ R``, re-rooted so the wrist is exactly 0. With ``handedness='auto'`` both
    sides are lifted in one batch and the side whose w_rel explains the 2D keypoints better
-   (smaller weak-perspective residual) wins.
+   (smaller weak-perspective residual) wins;
+7. the hand's score: with weights that carry a hand confidence
+   (:mod:`hand3d_ros.core.hand_confidence`), P(real hand) from its mean keypoint score and
+   its component's HandSegNet peak, else the peak (the estimator's tracker gates on it).
 
 Tracking reuses crops (:meth:`HandPosePipeline.pose_in_boxes`) and skips steps 2-3.
 """
@@ -37,6 +40,8 @@ from hand3d_ros.core.canonical import from_canonical
 from hand3d_ros.core.crop import CropBox, CropConfig, crop_from_box
 from hand3d_ros.core.heatmap import GaussianHeatmap
 from hand3d_ros.core.keypoints import ROOT
+from hand3d_ros.core.hand_confidence import METADATA_KEY as HAND_CONFIDENCE
+from hand3d_ros.core.hand_confidence import HandConfidence
 from hand3d_ros.core.mask import hand_components
 from hand3d_ros.core.preprocess import ResizeInfo
 from hand3d_ros.core.side_calibration import METADATA_KEY as SIDE_CALIBRATION
@@ -50,8 +55,9 @@ _SIDES = {"left": LEFT, "right": RIGHT}
 
 #: Stage names, in order, as reported in :attr:`FrameResult.timings_ms`.
 STAGES = ("preprocess", "handsegnet", "mask_crop", "posenet", "decode", "poseprior")
-#: Key of the detection calibration (``detection_threshold``, ``min_mean_keypoint_score``)
-#: in a PoseNet weight file's ``calibration`` metadata (``hand3d calibrate-side`` fits it).
+#: Key of the detection calibration (``detection_threshold``, ``hand_confidence``,
+#: ``min_hand_score``; ``min_mean_keypoint_score`` in older weights) in a PoseNet weight
+#: file's ``calibration`` metadata (``hand3d calibrate-side`` fits it).
 DETECTION_CALIBRATION = "detection"
 #: HandSegNet threshold of weights that carry no calibrated one.
 DEFAULT_DETECTION_THRESHOLD = 0.5
@@ -160,8 +166,13 @@ class HandResult:
     Attributes:
         crop_box: (4,) [u_min, v_min, u_max, v_max] window PoseNet saw, pixels.
         uv: (K, 2) keypoints, pixels. uv_score: (K,) peak of each score map.
-        score: detection score in [0, 1] (peak hand probability when detected by
-            HandSegNet; mean keypoint score for a reused crop).
+        score: detection score in [0, 1]: with weights that carry a hand confidence
+            (:mod:`hand3d_ros.core.hand_confidence`), the probability of a real hand from
+            the mean keypoint score and ``peak``; else ``peak`` (HandSegNet detections) or
+            the mean keypoint score (reused crops).
+        peak: HandSegNet's highest hand probability in the hand's mask component (for a
+            reused crop: the one passed in, that of the detection the tracker follows);
+            NaN when unknown.
         hand_side: LEFT or RIGHT (the side used for the lift). p_right: P(right): with
             ``auto``, from the side head's and the two lifts' log-odds (the head's alone
             when a per-hand side was passed in, e.g. by the tracker); 0/1 for a side fixed
@@ -183,6 +194,7 @@ class HandResult:
     R: np.ndarray
     component: int = -1
     frame: int = 0
+    peak: float = float("nan")
     side_cues: Tuple[float, float] = (float("nan"), float("nan"))
     """(head_logit, residual_diff): the raw hand-side evidence before calibration (see
     ``core.side_calibration``); NaN where it was not computed (no head, side fixed)."""
@@ -240,6 +252,9 @@ class HandPosePipeline:
         # flip_test mode, if they carry one.
         self.side_calibrations = {flip: SideCalibration.from_entry(
             _calibration_entry(model_set.metadata, SIDE_CALIBRATION, flip)) for flip in (False, True)}
+        # ... and their model of P(real hand), if they carry one.
+        self.hand_confidences = {flip: HandConfidence.from_entry(
+            detection_calibration(model_set.metadata, flip).get(HAND_CONFIDENCE)) for flip in (False, True)}
 
     @property
     def side_calibration(self) -> Optional[SideCalibration]:
@@ -250,6 +265,11 @@ class HandPosePipeline:
     def side_calibration(self, calibration: Optional[SideCalibration]) -> None:
         """Use ``calibration`` in both modes (None: the raw cues)."""
         self.side_calibrations = {False: calibration, True: calibration}
+
+    @property
+    def hand_confidence(self) -> Optional[HandConfidence]:
+        """The weights' hand confidence model for the configured ``flip_test`` mode, or None."""
+        return self.hand_confidences[self.config.flip_test]
 
     @property
     def detection_threshold(self) -> float:
@@ -300,14 +320,15 @@ class HandPosePipeline:
         timer.lap("mask_crop")
 
         hands = self._pose(patches, crops, frame_idx[rows], timer, hand_side,
-                           scores=peak[frame_idx, comp_idx][rows], components=comp_idx[rows])
+                           peaks=peak[frame_idx, comp_idx][rows], components=comp_idx[rows])
         hands = _wholes_or_parts(hands, len(frame_idx), split_rows)
         results = self._collect(hands, n, timer, detected=True)
         if keep_mask:
             self._attach_masks(results, comps, frame_idx, comp_idx, prob, (height, width))
         return results
 
-    def pose_in_boxes(self, rgb, boxes: Sequence, hand_side: Optional[Sequence] = None) -> FrameResult:
+    def pose_in_boxes(self, rgb, boxes: Sequence, hand_side: Optional[Sequence] = None,
+                      peaks: Optional[Sequence[float]] = None) -> FrameResult:
         """PoseNet and PosePrior in given windows of one frame, skipping HandSegNet (tracking).
 
         Args:
@@ -315,6 +336,9 @@ class HandPosePipeline:
             boxes: (M, 4) windows [u_min, v_min, u_max, v_max], image pixels (square
                 windows are used as they are; others get the crop margin rule).
             hand_side: None (the configured handedness) or one of 'left'/'right'/None per box.
+            peaks: (M,) HandSegNet's peak of each window's hand when it was detected (the
+                tracker's), or None. With them and a hand confidence in the weights, each
+                hand's score is that confidence; else its mean keypoint score.
         """
         timer = _Timer(self.backend)
         frames, _ = self._as_batch(rgb)
@@ -337,7 +361,9 @@ class HandPosePipeline:
         frame_idx = torch.zeros(m, dtype=torch.long, device=images.device)
         patches = self._cut(images, frame_idx, in_region)
         timer.lap("mask_crop")
-        hands = self._pose(patches, crops, frame_idx, timer, hand_side, scores=None, components=None)
+        if peaks is not None:
+            peaks = torch.as_tensor(np.asarray(peaks, dtype=np.float32).reshape(m), device=box.device)
+        hands = self._pose(patches, crops, frame_idx, timer, hand_side, peaks=peaks, components=None)
         return self._collect(hands, 1, timer, detected=False)[0]
 
     def posenet(self, patches: torch.Tensor) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
@@ -442,7 +468,7 @@ class HandPosePipeline:
             return None
         return torch.tensor([_SIDES[s] for s in sides], dtype=torch.long, device=device)
 
-    def _pose(self, patches, crops: CropBox, frame_idx, timer: _Timer, hand_side, scores, components):
+    def _pose(self, patches, crops: CropBox, frame_idx, timer: _Timer, hand_side, peaks, components):
         m = patches.shape[0]
         device = patches.device
         if m == 0:
@@ -491,12 +517,11 @@ class HandPosePipeline:
         w_rel = w_rel - w_rel[:, ROOT:ROOT + 1]  # the network's root is only near 0: make it exact
         timer.lap("poseprior")
 
-        if scores is None:
-            scores = uv_score.mean(dim=1)
+        scores, peaks = self._scores(uv_score.float().mean(dim=1), peaks, detected=components is not None)
         box = crops.to_box()
         host = {k: v.detach().float().cpu().numpy() for k, v in dict(
-            box=box, uv=uv, uv_score=uv_score, score=scores, p_right=p_right, w_rel=w_rel, w_c=w_c, R=rot,
-            cues=cues).items()}
+            box=box, uv=uv, uv_score=uv_score, score=scores, peak=peaks, p_right=p_right, w_rel=w_rel, w_c=w_c,
+            R=rot, cues=cues).items()}
         host_sides = sides.cpu().numpy()
         frames = frame_idx.cpu().numpy()
         comps = components.cpu().numpy() if components is not None else np.full(m, -1)
@@ -504,10 +529,23 @@ class HandPosePipeline:
             HandResult(crop_box=host["box"][i], uv=host["uv"][i], uv_score=host["uv_score"][i],
                        score=float(host["score"][i]), hand_side=int(host_sides[i]), p_right=float(host["p_right"][i]),
                        w_rel=host["w_rel"][i], w_c=host["w_c"][i], R=host["R"][i],
-                       component=int(comps[i]), frame=int(frames[i]),
+                       component=int(comps[i]), frame=int(frames[i]), peak=float(host["peak"][i]),
                        side_cues=(float(host["cues"][i, 0]), float(host["cues"][i, 1])))
             for i in range(m)
         ]
+
+    def _scores(self, mean_keypoint_score: torch.Tensor, peaks: Optional[torch.Tensor], detected: bool):
+        """``(score (M,), peak (M,))`` of M posed hands (see :attr:`HandResult.score`):
+        the weights' hand confidence where a HandSegNet peak is known, else the peak of a
+        detection, else the mean keypoint score."""
+        if peaks is None:
+            return mean_keypoint_score, torch.full_like(mean_keypoint_score, float("nan"))
+        peaks = peaks.to(mean_keypoint_score)
+        model = self.hand_confidence
+        if model is None:
+            return (peaks if detected else mean_keypoint_score), peaks
+        confidence = torch.sigmoid(model.logit(mean_keypoint_score, peaks))
+        return torch.where(torch.isfinite(peaks), confidence, mean_keypoint_score), peaks
 
     def _collect(self, hands, n: int, timer: _Timer, detected: bool) -> List[FrameResult]:
         per_frame = [[] for _ in range(n)]

@@ -132,8 +132,10 @@ class Hand3DNode(Node):
         self._worker.start()
         self.get_logger().info(
             f"hand3d ready: backend {self.estimator.description}; HandSegNet threshold "
-            f"{self.estimator.pipeline.detection_threshold:.2f}, keypoint gate "
-            f"{self.estimator.config.tracker.min_mean_keypoint_score:.2f}; listening on "
+            f"{self.estimator.pipeline.detection_threshold:.2f}, hand score gate "
+            f"{self.estimator.config.tracker.min_hand_score:.2f} "
+            f"({'hand confidence' if self.estimator.pipeline.hand_confidence else 'HandSegNet peak'}), "
+            f"keypoint gate {self.estimator.config.tracker.min_mean_keypoint_score:.2f}; listening on "
             f"{self.resolve_topic_name('image/compressed' if self.p['use_compressed'] else 'image')}"
         )
 

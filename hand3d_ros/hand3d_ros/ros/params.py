@@ -67,9 +67,13 @@ PARAMS = (
     Param("handedness", "auto", "Hand side: auto estimates it; left/right force it for every hand.", choices=("auto", "left", "right")),
     Param("detection_threshold", -1.0, "HandSegNet hand probability above which a pixel is hand; -1: the value "
           "calibrated with the weights (0.5 if none).", min=-1.0, max=0.99),
-    Param("min_hand_score", 0.2, "Hands whose detection score is below this are not published.", min=0.0, max=1.0),
+    Param("min_hand_score", -1.0, "Hands whose score is below this are not published. With weights that carry a "
+          "hand confidence (the shipped ones) the score is the calibrated probability of a real hand (from the "
+          "keypoint scores and HandSegNet's peak); else HandSegNet's peak. -1: the value calibrated with the "
+          "weights (0.2 if none).", min=-1.0, max=1.0),
     Param("min_mean_keypoint_score", -1.0, "Hands whose mean keypoint score is below this are not published "
-          "(false detections have diffuse score maps); -1: the value calibrated with the weights (0 if none).",
+          "(false detections have diffuse score maps; weights with a hand confidence fold this into the score); "
+          "-1: the value calibrated with the weights (0 if none).",
           min=-1.0, max=1.0),
     Param("min_hand_area_px", 16, "Smallest hand mask component considered a hand, pixels of the network input.", min=1, max=100000),
     Param("max_hands", 2, "Most hands estimated per frame.", min=1, max=8),

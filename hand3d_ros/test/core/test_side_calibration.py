@@ -48,37 +48,37 @@ def test_separable_data_keeps_finite_scales():
 
 
 def test_the_detection_gate_keeps_the_found_hands_and_drops_false_ones():
-    from hand3d_ros.evaluation.side_fit import fit_keypoint_gate
+    from hand3d_ros.evaluation.side_fit import fit_gate
 
-    detections = {"kp_mean": np.array([0.8, 0.7, 0.62, 0.3, 0.25, 0.4]),
+    detections = {"score": np.array([0.8, 0.7, 0.62, 0.3, 0.25, 0.4]),
                   "paired": np.array([True, True, True, False, False, False]),
                   "false_on_hand_free": np.array([False, False, False, True, True, False]),
                   "teacher_hands": 4, "hand_free_photos": 2}
-    gate, table = fit_keypoint_gate(detections, max_found_loss=0.01)
+    gate, table = fit_gate(detections, max_found_loss=0.01)
     assert gate == 0.6  # the highest grid value keeping all three found hands
     rows = {t: (found, false, per_free) for t, found, false, per_free in table}
     assert rows[0.0] == (0.75, 1.0, 1.0) and rows[0.6] == (0.75, 0.0, 0.0)
 
 
 def test_a_false_hand_budget_gives_the_lowest_gate_within_it():
-    from hand3d_ros.evaluation.side_fit import fit_keypoint_gate
+    from hand3d_ros.evaluation.side_fit import fit_gate
 
-    detections = {"kp_mean": np.array([0.8, 0.7, 0.42, 0.3, 0.25, 0.4]),
+    detections = {"score": np.array([0.8, 0.7, 0.42, 0.3, 0.25, 0.4]),
                   "paired": np.array([True, True, True, False, False, False]),
                   "false_on_hand_free": np.array([False, False, False, True, True, False]),
                   "teacher_hands": 4, "hand_free_photos": 2}
     # false on hand-free photos: 1.0 up to 0.25, 0.5 at 0.3, 0 from 0.35 on
-    assert fit_keypoint_gate(detections, max_false_per_hand_free=0.5)[0] == 0.3
-    assert fit_keypoint_gate(detections, max_false_per_hand_free=0.0)[0] == 0.35
-    assert fit_keypoint_gate(detections, max_false_per_hand_free=1.0)[0] == 0.0
+    assert fit_gate(detections, max_false_per_hand_free=0.5)[0] == 0.3
+    assert fit_gate(detections, max_false_per_hand_free=0.0)[0] == 0.35
+    assert fit_gate(detections, max_false_per_hand_free=1.0)[0] == 0.0
     # the found-loss rule would keep the 0.42 hand too, and go no higher than 0.4
-    assert fit_keypoint_gate(detections, max_found_loss=0.01)[0] == 0.4
+    assert fit_gate(detections, max_found_loss=0.01)[0] == 0.4
 
 
 def test_the_detection_threshold_finding_most_hands_within_the_budget_wins():
     from hand3d_ros.evaluation.side_fit import pick_detection_threshold
 
-    def fit(gate, found, per_free):  # one (gate, table) of fit_keypoint_gate, the gate's row set
+    def fit(gate, found, per_free):  # one (gate, table) of fit_gate, the gate's row set
         return gate, [(0.0, 1.0, 9.0, 1.0), (gate, found, 0.0, per_free)]
 
     fits = {0.35: fit(0.55, 0.93, 0.04), 0.4: fit(0.5, 0.93, 0.05), 0.5: fit(0.5, 0.91, 0.02),
@@ -92,16 +92,41 @@ def test_the_detection_threshold_finding_most_hands_within_the_budget_wins():
 def test_a_confident_budget_leaves_room_for_the_sampling_error():
     """5 false hands on 200 photos (0.025) meet a 0.05 budget with 90 % confidence (upper
     bound 0.046), 6 (0.03) do not (0.053); confidence 0 compares the count itself."""
-    from hand3d_ros.evaluation.side_fit import false_rate_bound, fit_keypoint_gate
+    from hand3d_ros.evaluation.side_fit import false_rate_bound, fit_gate
 
     five = false_rate_bound(5, 200, 0.9)
     assert five == pytest.approx(0.0464, abs=1e-3) and five < 0.05 < false_rate_bound(6, 200, 0.9)
     assert false_rate_bound(6, 200, 0.0) == 0.03 and false_rate_bound(0, 200, 0.9) > 0
-    # 200 hand-free photos; false hands with kp_mean 0.5 (6 of them) and 0.6 (5)
+    # 200 hand-free photos; false hands scored 0.5 (6 of them) and 0.6 (5)
     kp = np.r_[np.full(6, 0.5), np.full(5, 0.6), 0.9]
-    detections = {"kp_mean": kp, "paired": np.r_[np.zeros(11, bool), True],
+    detections = {"score": kp, "paired": np.r_[np.zeros(11, bool), True],
                   "false_on_hand_free": np.r_[np.ones(11, bool), False], "teacher_hands": 1, "hand_free_photos": 200}
-    assert fit_keypoint_gate(detections, max_false_per_hand_free=0.06)[0] == 0.0   # 11 / 200 = 0.055
-    assert fit_keypoint_gate(detections, max_false_per_hand_free=0.05)[0] == 0.55  # 5 left
-    assert fit_keypoint_gate(detections, max_false_per_hand_free=0.05, budget_confidence=0.9)[0] == 0.55
-    assert fit_keypoint_gate(detections, max_false_per_hand_free=0.04, budget_confidence=0.9)[0] == 0.65
+    assert fit_gate(detections, max_false_per_hand_free=0.06)[0] == 0.0   # 11 / 200 = 0.055
+    assert fit_gate(detections, max_false_per_hand_free=0.05)[0] == 0.55  # 5 left
+    assert fit_gate(detections, max_false_per_hand_free=0.05, budget_confidence=0.9)[0] == 0.55
+    assert fit_gate(detections, max_false_per_hand_free=0.04, budget_confidence=0.9)[0] == 0.65
+
+
+def test_the_gate_is_fitted_on_the_hand_confidence_when_one_can_be_fitted():
+    """Paired and false hands give a hand confidence and each hand's score from it; with
+    one kind only the score stays the mean keypoint score (the older gate)."""
+    from hand3d_ros.evaluation.side_fit import fit_gate, with_hand_confidence
+
+    kp = np.array([0.8, 0.7, 0.45, 0.5, 0.3, 0.35])
+    peak = np.array([0.9, 0.6, 0.95, 0.5, 0.6, 0.55])   # the 0.45 hand has a strong mask
+    detections = {"kp_mean": kp, "peak": peak, "paired": np.array([True, True, True, False, False, False]),
+                  "false_on_hand_free": np.array([False, False, False, True, True, True]),
+                  "teacher_hands": 3, "hand_free_photos": 3}
+    scored = with_hand_confidence(detections, source="six")
+    assert scored["hand_confidence"].source == "six" and np.all((scored["score"] > 0) & (scored["score"] < 1))
+    gate, table = fit_gate(scored, max_false_per_hand_free=0.0, step=0.01)
+    assert gated_found(gate, table) == 1.0  # the confidence keeps all three hands, no false one
+    assert gated_found(*fit_gate({**detections, "score": kp}, max_false_per_hand_free=0.0, step=0.01)) < 1.0
+    alone = with_hand_confidence({**detections, "paired": np.ones(6, bool)})
+    assert alone["hand_confidence"] is None and alone["score"] is kp
+
+
+def gated_found(gate, table):
+    from hand3d_ros.evaluation.side_fit import gated_row
+
+    return gated_row(gate, table)[1]

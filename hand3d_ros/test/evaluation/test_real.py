@@ -354,6 +354,7 @@ def test_calibration_data_are_scored_as_the_evaluation_scores(tmp_path, real_dir
     the detections it collects pair with exactly the teacher hands the evaluation finds,
     and every teacher hand gives finite side cues."""
     from hand3d_ros.evaluation.real import evaluate_real
+    from hand3d_ros.core.hand_confidence import HandConfidence
     from hand3d_ros.evaluation.side_fit import collect_detections, collect_side_cues
     from hand3d_ros.inference.model_set import SHIPPED_WEIGHTS_DIR
     from hand3d_ros.models import read_weights
@@ -362,10 +363,11 @@ def test_calibration_data_are_scored_as_the_evaluation_scores(tmp_path, real_dir
     generator.samples = range(8)
     folders = [write_real(tmp_path / "renders", generator, sources=("render/even", "render/odd")), real_dirs[1]]
     weights = SHIPPED_WEIGHTS_DIR / "lite"
-    gate = read_weights(weights / "posenet.pt")["calibration"]["detection"]["min_mean_keypoint_score"]
+    entry = read_weights(weights / "posenet.pt")["calibration"]["detection"]
     detections = collect_detections(weights, folders)
     evaluated = evaluate_real(weights, folders[:1], folders[1:], device="cpu")
-    kept = detections["kp_mean"] >= gate
+    confidence = HandConfidence.from_entry(entry["hand_confidence"])
+    kept = confidence.probability(detections["kp_mean"], detections["peak"]) >= entry["min_hand_score"]
     assert detections["teacher_hands"] == 8 and detections["hand_free_photos"] == 3
     assert int(np.sum(kept & detections["paired"])) == evaluated["pipeline"]["found"] >= 1
     assert int(np.sum(kept & ~detections["paired"])) == evaluated["pipeline"]["false_hands"] + int(
@@ -397,7 +399,11 @@ def test_calibrate_side_picks_the_detection_threshold_and_writes_it(tmp_path, re
     printed = capsys.readouterr().out
     assert "<- chosen" in printed and "HandSegNet threshold 0." in printed
     detection = read_weights(weights / "posenet.pt")["calibration"]["detection"]
-    assert detection["detection_threshold"] in (0.3, 0.6) and 0.0 <= detection["min_mean_keypoint_score"] < 1.0
+    assert detection["detection_threshold"] in (0.3, 0.6)
+    # a gate on the hand confidence fitted here, or on the mean keypoint score where these
+    # few photos gave only one kind of hand (then no confidence model can be fitted)
+    gate = detection.get("min_hand_score", detection.get("min_mean_keypoint_score"))
+    assert 0.0 <= gate < 1.0 and ("hand_confidence" in detection) == ("min_hand_score" in detection)
     assert resolve_detection_threshold(-1.0, load_model_set(weights).metadata) == detection["detection_threshold"]
 
 

@@ -61,13 +61,7 @@ def test_config_from_node_parameters():
 
 
 def test_the_keypoint_gate_comes_from_the_weights_unless_set(model_set):
-    import copy
-
-    from hand3d_ros.inference.pipeline import DETECTION_CALIBRATION
-
-    calibrated = copy.copy(model_set)
-    calibrated.metadata = copy.deepcopy(model_set.metadata)
-    calibrated.metadata["posenet"]["calibration"] = {DETECTION_CALIBRATION: {"min_mean_keypoint_score": 0.99}}
+    calibrated = _with_detection_calibration(model_set, {"min_mean_keypoint_score": 0.99})
     est = _estimator(calibrated)
     assert est.config.tracker.min_mean_keypoint_score == 0.99  # -1 (the default): the weights' value
     assert est.process(_frame(0), 0.0, K=K).hands == []  # random weights' maps are diffuse: all dropped
@@ -75,6 +69,52 @@ def test_the_keypoint_gate_comes_from_the_weights_unless_set(model_set):
     est.configure(EstimatorConfig(pipeline=config.pipeline, tracker=replace(config.tracker, min_mean_keypoint_score=0.0)))
     assert est.config.tracker.min_mean_keypoint_score == 0.0 and est.process(_frame(0), 1.0, K=K).hands
     assert _estimator(model_set).config.tracker.min_mean_keypoint_score == 0.0  # no calibration: off
+
+
+def _with_detection_calibration(model_set, entry):
+    import copy
+
+    from hand3d_ros.inference.pipeline import DETECTION_CALIBRATION
+
+    calibrated = copy.copy(model_set)
+    calibrated.metadata = copy.deepcopy(model_set.metadata)
+    calibrated.metadata["posenet"]["calibration"] = {DETECTION_CALIBRATION: entry}
+    return calibrated
+
+
+def test_the_hand_confidence_scores_detections_and_tracked_crops(model_set):
+    """With a hand confidence in the weights, a hand's score is P(hand) from its mean
+    keypoint score and HandSegNet peak, also on tracking frames (the track's peak)."""
+    from hand3d_ros.core.hand_confidence import HandConfidence
+
+    model = HandConfidence(keypoint_scale=4.0, peak_scale=3.0, bias=-3.5)
+    est = _estimator(_with_detection_calibration(model_set, {"hand_confidence": model.to_entry(),
+                                                             "min_hand_score": 0.0}))
+    assert est.pipeline.hand_confidence == model
+    peaks = []
+    for i in range(3):
+        out = est.process(_frame(0), i / 30.0, K=K)
+        assert out.detected == (i == 0) and out.hands
+        for hand in out.hands:
+            assert 0.0 < hand.peak <= 1.0
+            assert hand.score == pytest.approx(float(model.probability(np.mean(hand.uv_score), hand.peak)), abs=1e-5)
+            peaks.append(hand.peak)
+    assert peaks == [peaks[0]] * len(peaks)  # tracking frames carry the detection's peak
+
+
+def test_the_detection_gates_come_from_the_weights_unless_set(model_set):
+    """``min_hand_score`` and ``min_mean_keypoint_score`` at -1 take the weights' values."""
+    calibrated = _with_detection_calibration(model_set, {"min_hand_score": 0.999, "min_mean_keypoint_score": 0.1})
+    pipeline_config = PipelineConfig(detection_threshold=0.01)
+    pipeline = HandPosePipeline(TorchBackend(calibrated), calibrated, pipeline_config)
+    est = HandEstimator(pipeline, EstimatorConfig(pipeline=pipeline_config))
+    assert est.config.tracker.min_hand_score == 0.999 and est.config.tracker.min_mean_keypoint_score == 0.1
+    assert est.process(_frame(0), 0.0, K=K).hands == []
+    est.configure(EstimatorConfig(pipeline=pipeline_config, tracker=TrackerConfig(min_hand_score=0.0)))
+    assert est.config.tracker.min_hand_score == 0.0 and est.process(_frame(0), 1.0, K=K).hands
+    uncalibrated = HandEstimator(HandPosePipeline(TorchBackend(model_set), model_set, pipeline_config),
+                                 EstimatorConfig(pipeline=pipeline_config, tracker=TrackerConfig(min_hand_score=-1.0)))
+    assert uncalibrated.config.tracker.min_hand_score == 0.2  # weights without one: the old default
 
 
 def test_the_detection_threshold_comes_from_the_weights_unless_set(model_set):

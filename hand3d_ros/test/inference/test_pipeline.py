@@ -241,22 +241,32 @@ def test_parts_replace_the_whole_only_when_posenet_is_surer_of_both():
 def test_each_flip_test_mode_takes_its_own_calibration():
     """Mirror averaging changes the keypoint scores and side logits, so the weights may carry
     a gate and side calibration per mode; a mode without its own falls back to the other."""
+    from dataclasses import replace
+
+    from hand3d_ros.core.tracking import TrackerConfig
     from hand3d_ros.inference.estimator import EstimatorConfig, HandEstimator
 
     model_set = random_model_set("lite", seed=5)
     side = dict(head_scale=1.0, residual_scale=2.0, bias=0.0)
-    calibration = {"detection": {"detection_threshold": 0.45, "min_mean_keypoint_score": 0.57},
-                   "detection_flip_test": {"detection_threshold": 0.4, "min_mean_keypoint_score": 0.54},
+    confidence = dict(keypoint_scale=20.0, peak_scale=10.0, bias=-20.0)
+    calibration = {"detection": {"detection_threshold": 0.45, "min_hand_score": 0.22,
+                                 "hand_confidence": dict(confidence, bias=-21.0)},
+                   "detection_flip_test": {"detection_threshold": 0.4, "min_hand_score": 0.25,
+                                           "hand_confidence": confidence},
                    "side": dict(side, bias=0.1), "side_flip_test": dict(side, bias=-0.2)}
     model_set.metadata.setdefault("posenet", {})["calibration"] = calibration
     pipe = HandPosePipeline(TorchBackend(model_set), model_set, PipelineConfig())
     assert pipe.detection_threshold == 0.45 and pipe.side_calibration.bias == 0.1
+    assert pipe.hand_confidence.bias == -21.0
     pipe.config = PipelineConfig(flip_test=True)
     assert pipe.detection_threshold == 0.4 and pipe.side_calibration.bias == -0.2
-    estimator = HandEstimator(pipe, EstimatorConfig(pipeline=PipelineConfig(flip_test=True)))
-    assert estimator.config.tracker.min_mean_keypoint_score == 0.54
-    estimator.configure(EstimatorConfig(pipeline=PipelineConfig(flip_test=False)))
-    assert estimator.config.tracker.min_mean_keypoint_score == 0.57
+    assert pipe.hand_confidence.bias == -20.0
+    config = EstimatorConfig(pipeline=PipelineConfig(flip_test=True), tracker=TrackerConfig(min_hand_score=-1.0))
+    estimator = HandEstimator(pipe, config)
+    assert estimator.config.tracker.min_hand_score == 0.25
+    assert estimator.config.tracker.min_mean_keypoint_score == 0.0  # folded into the confidence
+    estimator.configure(replace(config, pipeline=PipelineConfig(flip_test=False)))
+    assert estimator.config.tracker.min_hand_score == 0.22
     del calibration["detection_flip_test"], calibration["side_flip_test"]  # older weights: one fit
     pipe = HandPosePipeline(TorchBackend(model_set), model_set, PipelineConfig(flip_test=True))
     assert pipe.detection_threshold == 0.45 and pipe.side_calibration.bias == 0.1

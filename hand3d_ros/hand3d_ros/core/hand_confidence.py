@@ -1,0 +1,73 @@
+"""Calibrated hand confidence: the probability that a detection is a real hand.
+
+Notation: N detections. ``mean_keypoint_score`` (N,) is the mean of PoseNet's 21 score-map
+peaks in the hand's crop; ``peak`` (N,) is HandSegNet's highest hand probability in the
+hand's mask component (for a crop reused by the tracker: the peak of the detection that
+started it).
+
+Each cue alone separates hands from faces, arms and clutter only partly: a real hand far
+away or seen edge-on has a weak mask peak but a clear keypoint pattern, a skin-coloured
+object a strong peak but diffuse score maps. A :class:`HandConfidence` (fitted on
+held-out photos with teacher hands and hand-free photos by ``hand3d calibrate-side``,
+stored in the PoseNet weight file's ``calibration`` metadata) combines them by logistic
+regression:
+
+    log-odds(hand) = keypoint_scale * mean_keypoint_score + peak_scale * peak + bias
+
+so that a detection scored 0.9 is a hand about 9 times in 10 on data like the
+calibration set, and one threshold on that probability (the node's ``min_hand_score``)
+trades hands found against false hands.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Optional
+
+import numpy as np
+
+from hand3d_ros.core.side_calibration import fit_logistic
+
+#: Key of the model inside a detection calibration entry of the weight file.
+METADATA_KEY = "hand_confidence"
+
+
+@dataclass(frozen=True)
+class HandConfidence:
+    """Logistic model of P(hand) (see the module docstring)."""
+
+    keypoint_scale: float
+    peak_scale: float
+    bias: float
+    samples: int = 0           #: detections it was fitted on
+    source: str = ""           #: what it was fitted on (data set, split)
+
+    def logit(self, mean_keypoint_score, peak):
+        """Log-odds of a real hand (arrays or tensors of equal shape)."""
+        return self.keypoint_scale * mean_keypoint_score + self.peak_scale * peak + self.bias
+
+    def probability(self, mean_keypoint_score, peak) -> np.ndarray:
+        """P(real hand) in [0, 1], float64 arrays of the inputs' shape."""
+        logit = self.logit(np.asarray(mean_keypoint_score, np.float64), np.asarray(peak, np.float64))
+        return 1.0 / (1.0 + np.exp(-np.clip(logit, -30.0, 30.0)))
+
+    def to_entry(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_entry(cls, entry: Optional[dict]) -> Optional["HandConfidence"]:
+        """The model from its metadata entry (:meth:`to_entry`'s value), or None."""
+        if not entry:
+            return None
+        return cls(**{k: entry[k] for k in cls.__dataclass_fields__ if k in entry})
+
+
+def fit_hand_confidence(mean_keypoint_score, peak, is_hand, source: str = "") -> HandConfidence:
+    """Fit a :class:`HandConfidence` on N detections (``is_hand`` (N,) bool: paired with a
+    teacher hand; False: a false hand). Both classes are needed."""
+    is_hand = np.asarray(is_hand, bool)
+    if is_hand.all() or not is_hand.any():
+        raise ValueError("fitting a hand confidence needs both real and false hands")
+    features = np.stack([np.asarray(mean_keypoint_score, np.float64), np.asarray(peak, np.float64)], axis=1)
+    w = fit_logistic(features, is_hand)
+    return HandConfidence(keypoint_scale=float(w[0]), peak_scale=float(w[1]), bias=float(w[2]),
+                          samples=int(len(is_hand)), source=source)
