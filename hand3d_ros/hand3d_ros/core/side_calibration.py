@@ -10,10 +10,14 @@ sum is overconfident or underconfident depending on the weights. A :class:`SideC
 metadata) replaces that sum by a logistic regression, so that ``p_right = 0.9`` is right
 about 9 times in 10 on data like the calibration set:
 
-    log-odds(right) = head_scale * head_logit + residual_scale * residual_diff + bias
+    log-odds(right) = head_scale * head_logit + residual_scale * clip(residual_diff) + bias
 
-and, for a hand whose side is only hinted (the tracker's settled side: no lifts of both
-sides), ``head_only_scale * head_logit + head_only_bias``.
+(``clip``: to ±``residual_clip``, :data:`RESIDUAL_CLIP` in new fits: a lift that fails
+leaves a residual difference of hundreds where a typical one is below 0.3; unclipped, such
+an outlier both outvotes the head and, in the fit, swamps the feature's scale so that the
+lifts' evidence gets no weight at all) and, for a hand whose side is only hinted (the
+tracker's settled side: no lifts of both sides), ``head_only_scale * head_logit +
+head_only_bias``.
 """
 from __future__ import annotations
 
@@ -26,6 +30,8 @@ import numpy as np
 METADATA_KEY = "side"
 #: L2 penalty of the logistic fit (keeps the scales finite on separable data).
 DEFAULT_L2 = 1e-3
+#: Bound of the lifts' residual difference in a new fit (see the module docstring).
+RESIDUAL_CLIP = 0.5
 
 
 @dataclass(frozen=True)
@@ -39,9 +45,16 @@ class SideCalibration:
     head_only_bias: float = 0.0
     samples: int = 0           #: hands it was fitted on
     source: str = ""           #: what it was fitted on (data set, split)
+    residual_clip: float = 0.0  #: residual_diff is clipped to ±this; 0: not clipped (older fits)
 
     def logit(self, head_logit, residual_diff):
         """Log-odds of 'right' from both cues (arrays or tensors of equal shape)."""
+        if self.residual_clip > 0:
+            c = self.residual_clip
+            if hasattr(residual_diff, "clamp"):  # a tensor
+                residual_diff = residual_diff.clamp(-c, c)
+            else:
+                residual_diff = np.clip(residual_diff, -c, c)
         return self.head_scale * head_logit + self.residual_scale * residual_diff + self.bias
 
     def head_only_logit(self, head_logit):
@@ -97,11 +110,12 @@ def fit_side_calibration(head_logit: np.ndarray, residual_diff: np.ndarray, is_r
                          source: str = "") -> SideCalibration:
     """Fit a :class:`SideCalibration` on N labelled hands (``is_right`` (N,) bool)."""
     head = np.asarray(head_logit, np.float64)
-    both = fit_logistic(np.stack([head, np.asarray(residual_diff, np.float64)], axis=1), is_right)
+    residual = np.clip(np.asarray(residual_diff, np.float64), -RESIDUAL_CLIP, RESIDUAL_CLIP)
+    both = fit_logistic(np.stack([head, residual], axis=1), is_right)
     alone = fit_logistic(head[:, None], is_right)
     return SideCalibration(head_scale=float(both[0]), residual_scale=float(both[1]), bias=float(both[2]),
                            head_only_scale=float(alone[0]), head_only_bias=float(alone[1]),
-                           samples=int(len(head)), source=source)
+                           samples=int(len(head)), source=source, residual_clip=RESIDUAL_CLIP)
 
 
 def reliability(p_right: np.ndarray, is_right: np.ndarray, bins: int = 5) -> list:

@@ -130,3 +130,22 @@ def gated_found(gate, table):
     from hand3d_ros.evaluation.side_fit import gated_row
 
     return gated_row(gate, table)[1]
+
+
+def test_a_failed_lift_neither_erases_the_lifts_evidence_nor_outvotes_the_head():
+    """A lift that fails leaves a residual difference of thousands: clipped (RESIDUAL_CLIP)
+    in the fit and in the calibrated log-odds, for arrays and tensors alike."""
+    import torch
+
+    from hand3d_ros.core.side_calibration import RESIDUAL_CLIP
+
+    head, resid, is_right = _labelled()
+    resid = resid.copy()
+    resid[:3] = -2.0e4
+    cal = fit_side_calibration(head, resid, is_right)
+    assert cal.residual_clip == RESIDUAL_CLIP and cal.residual_scale == pytest.approx(10.0, abs=2.0)
+    outlier = cal.logit(np.array([5.0]), np.array([-2.0e4]))
+    assert outlier == pytest.approx(cal.logit(np.array([5.0]), np.array([-RESIDUAL_CLIP])))
+    assert float(cal.logit(torch.tensor([5.0]), torch.tensor([-2.0e4]))) == pytest.approx(float(outlier[0]), rel=1e-5)
+    older = SideCalibration(head_scale=1.0, residual_scale=2.0)  # fitted before the clip: unchanged
+    assert older.logit(0.0, -10.0) == -20.0
