@@ -87,7 +87,7 @@ PARAMS = (
     Param("crop_scale_max", 5.0, "Largest crop scale (crop size / side in pixels).", min=0.01, max=20.0),
     Param("flip_test", False, "Also run PoseNet on each hand crop's mirror image and average the two: better "
           "keypoints and hand side for a second PoseNet pass per hand (see the README's accuracy against speed; "
-          "the shipped weights carry a keypoint-score gate and side calibration fitted for each setting)."),
+          "the shipped weights carry a hand confidence, its gate and a side calibration fitted for each setting)."),
     # Metric 3D.
     Param("reference_bone_length", 0.043, "Hand-size prior: length of the middle-finger MCP->PIP bone, metres.", min=0.02, max=0.08),
     Param("depth_keypoint_blend", 1.0, "With depth: how far each keypoint the depth confirms moves from the lifted hand "
