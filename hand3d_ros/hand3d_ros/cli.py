@@ -33,6 +33,19 @@ COMMANDS = {
 #: Help of the ``--flip-test`` option of the commands that run the pipeline.
 FLIP_TEST_HELP = ("also PoseNet on each crop's mirror image, averaged in (the pipeline's flip_test): "
                   "more accurate, slower")
+REFINE_PASSES_HELP = ("PoseNet again in a crop around each detected hand's own keypoints, N times (the pipeline's "
+                      "refine_passes, 0-3; default: its default)")
+
+
+def refine_passes_option(parser) -> None:
+    """``--refine-passes N`` (None: the pipeline's default)."""
+    parser.add_argument("--refine-passes", type=int, default=None, choices=range(4), metavar="N",
+                        help=REFINE_PASSES_HELP)
+
+
+def refine_passes_config(args) -> dict:
+    """``{"refine_passes": N}`` when ``--refine-passes`` was given, else ``{}``."""
+    return {} if args.refine_passes is None else {"refine_passes": args.refine_passes}
 
 
 def positive_int(text: str) -> int:

@@ -26,7 +26,8 @@ def configure(parser):
 
     parser.add_argument("--weights", required=True, help="weights folder (handsegnet.pt, posenet.pt, poseprior.pt)")
     parser.add_argument("--images", required=True, nargs="+", metavar="PATH",
-                        help="calibration frames: shard folders (field 'image'), photo folders or photos")
+                        help="calibration frames: shard folders (field 'image'; DIR:SPLIT for a split of a real-teacher folder), "
+                             "photo folders or photos")
     parser.add_argument("--max-frames", type=positive_int, default=96,
                         help="frames in all, spread evenly over the sources (default 96)")
     parser.add_argument("--size", default="320x240", metavar="WxH",

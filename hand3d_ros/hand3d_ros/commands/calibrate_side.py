@@ -123,7 +123,7 @@ def run(args) -> int:
         print(f"  {t:9.2f} {found:6.3f} {false:26.0f} {per_free:26.3f}{mark}")
     if args.write:
         path = os.path.join(args.weights, "posenet.pt")
-        set_calibration(path, calibration_key(METADATA_KEY, flip_test), cal.to_metadata()[METADATA_KEY])
+        set_calibration(path, calibration_key(METADATA_KEY, flip_test), cal.to_entry())
         gates = ({HAND_CONFIDENCE: model.to_entry(), "min_hand_score": gate} if model is not None
                  else {"min_mean_keypoint_score": gate})
         set_calibration(path, calibration_key(DETECTION_CALIBRATION, flip_test), {

@@ -11,7 +11,7 @@ A rosbag2 recording (a bag folder, or one ``.mcap`` / ``.db3`` file) gives a pos
 trajectory table, every frame processed in stamp order with the node's tracking and
 smoothing (``hand3d_ros.offline.bag_infer``).
 """
-from hand3d_ros.cli import FLIP_TEST_HELP, CommandError
+from hand3d_ros.cli import FLIP_TEST_HELP, CommandError, refine_passes_config, refine_passes_option
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 
@@ -33,6 +33,7 @@ def configure(parser):
     parser.add_argument("--threshold", type=float, default=-1.0,
                         help="HandSegNet hand probability threshold (0-1; default: the weights' calibrated one)")
     parser.add_argument("--flip-test", action="store_true", help=FLIP_TEST_HELP)
+    refine_passes_option(parser)
     parser.add_argument("--hfov", type=float, default=60.0, help="horizontal field of view for the intrinsics "
                         "guess, degrees (ignored with --calibration)")
     parser.add_argument("--calibration", default=None, help="camera calibration YAML (ROS camera_info format)")
@@ -137,7 +138,8 @@ def _estimator(args):
     from hand3d_ros.core.metric3d import MetricConfig
 
     pipeline_config = PipelineConfig(detection_threshold=args.threshold, max_hands=args.max_hands,
-                                     handedness=args.hand_side, flip_test=args.flip_test)
+                                     handedness=args.hand_side, flip_test=args.flip_test,
+                                     **refine_passes_config(args))
     try:
         pipeline = load_pipeline(weights_dir=args.weights, config=args.config,
                                  allow_random_weights=args.allow_random_weights, backend=args.backend,

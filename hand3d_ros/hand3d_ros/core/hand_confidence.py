@@ -20,11 +20,11 @@ trades hands found against false hands.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Optional
+from dataclasses import dataclass
 
 import numpy as np
 
+from hand3d_ros.core.metadata_entry import MetadataEntry
 from hand3d_ros.core.side_calibration import fit_logistic
 
 #: Key of the model inside a detection calibration entry of the weight file.
@@ -32,7 +32,7 @@ METADATA_KEY = "hand_confidence"
 
 
 @dataclass(frozen=True)
-class HandConfidence:
+class HandConfidence(MetadataEntry):
     """Logistic model of P(hand) (see the module docstring)."""
 
     keypoint_scale: float
@@ -50,15 +50,6 @@ class HandConfidence:
         logit = self.logit(np.asarray(mean_keypoint_score, np.float64), np.asarray(peak, np.float64))
         return 1.0 / (1.0 + np.exp(-np.clip(logit, -30.0, 30.0)))
 
-    def to_entry(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_entry(cls, entry: Optional[dict]) -> Optional["HandConfidence"]:
-        """The model from its metadata entry (:meth:`to_entry`'s value), or None."""
-        if not entry:
-            return None
-        return cls(**{k: entry[k] for k in cls.__dataclass_fields__ if k in entry})
 
 
 def fit_hand_confidence(mean_keypoint_score, peak, is_hand, source: str = "") -> HandConfidence:

@@ -21,10 +21,11 @@ head_only_bias``.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Optional
+from dataclasses import dataclass
 
 import numpy as np
+
+from hand3d_ros.core.metadata_entry import MetadataEntry
 
 #: Key of the calibration in a PoseNet weight file's ``calibration`` metadata.
 METADATA_KEY = "side"
@@ -35,7 +36,7 @@ RESIDUAL_CLIP = 0.5
 
 
 @dataclass(frozen=True)
-class SideCalibration:
+class SideCalibration(MetadataEntry):
     """Logistic calibration of the hand side (see the module docstring)."""
 
     head_scale: float = 1.0
@@ -60,22 +61,6 @@ class SideCalibration:
     def head_only_logit(self, head_logit):
         """Log-odds of 'right' from the side head alone."""
         return self.head_only_scale * head_logit + self.head_only_bias
-
-    def to_metadata(self) -> dict:
-        return {METADATA_KEY: asdict(self)}
-
-    @classmethod
-    def from_metadata(cls, calibration: Optional[dict]) -> Optional["SideCalibration"]:
-        """The calibration stored in a weight file's ``calibration`` metadata, or None."""
-        return cls.from_entry((calibration or {}).get(METADATA_KEY))
-
-    @classmethod
-    def from_entry(cls, entry: Optional[dict]) -> Optional["SideCalibration"]:
-        """The calibration from its own metadata entry (:meth:`to_metadata`'s value), or None."""
-        if not entry:
-            return None
-        known = {k: entry[k] for k in cls.__dataclass_fields__ if k in entry}
-        return cls(**known)
 
 
 def fit_logistic(features: np.ndarray, labels: np.ndarray, l2: float = DEFAULT_L2, iterations: int = 50) -> np.ndarray:

@@ -59,7 +59,7 @@ from typing import Dict, List, NamedTuple, Optional, Sequence
 import numpy as np
 
 from hand3d_ros.core.tracking import UNKNOWN, box_iou
-from hand3d_ros.inference.pipeline import is_detection_threshold
+from hand3d_ros.inference.pipeline import PipelineConfig, is_detection_threshold
 
 NUM_KEYPOINTS = 21
 #: ``hand_side`` / ``mask`` values of the real-teacher format.
@@ -85,6 +85,8 @@ class RealEvalConfig:
     detection_threshold: float = field(default=-1.0, metadata={
         "help": "HandSegNet probability threshold of the pipeline; (0, 1), or -1: the weights' calibrated one"})
     flip_test: bool = field(default=False, metadata={"help": "PoseNet on each crop and its mirror, averaged (PipelineConfig.flip_test)"})
+    refine_passes: int = field(default=PipelineConfig.refine_passes, metadata={
+        "help": "PoseNet again in crops around each detected hand's keypoints (PipelineConfig.refine_passes); [0, 3]"})
     sheet_cases: int = field(default=6, metadata={"help": "worst and best hands each on the contact sheet; [1, 50]"})
 
     def __post_init__(self):
@@ -95,6 +97,7 @@ class RealEvalConfig:
             (1.0 <= self.crop_margin <= 3.0, "crop_margin must be in [1, 3]"),
             (0.0 <= self.ignore_fraction <= 1.0, "ignore_fraction must be in [0, 1]"),
             (1 <= self.max_hands <= 8, "max_hands must be in [1, 8]"),
+            (0 <= self.refine_passes <= 3, "refine_passes must be in [0, 3]"),
             (is_detection_threshold(self.detection_threshold),
              "detection_threshold must be in (0, 1) or -1 (the weights' calibrated one)"),
             (1 <= self.sheet_cases <= 50, "sheet_cases must be in [1, 50]"),
@@ -517,10 +520,10 @@ def score_photos(pipeline, opened: Sequence, photos: Sequence, config: RealEvalC
     ``min_mean_keypoint_score``; to fit them). Yields a :class:`ScoredPhoto` per photo.
     """
     from hand3d_ros.inference.estimator import HandEstimator, image_estimator_config
-    from hand3d_ros.inference.pipeline import PipelineConfig
 
     estimator_config = image_estimator_config(PipelineConfig(detection_threshold=config.detection_threshold,
-                                                             max_hands=config.max_hands, flip_test=config.flip_test))
+                                                             max_hands=config.max_hands, flip_test=config.flip_test,
+                                                             refine_passes=config.refine_passes))
     if not gated:
         estimator_config.tracker = replace(estimator_config.tracker, min_hand_score=0.0, min_mean_keypoint_score=0.0)
     estimator = HandEstimator(pipeline, estimator_config)

@@ -28,16 +28,19 @@ SPLITS = ("train", "val", "test")
 #: Split of a source the table does not name.
 DEFAULT_SPLIT = "train"
 
-#: The project's split of its real sources (names as in the manifests' ``info["sources"]``;
-#: the sources, counts and licences are listed in the README's model card). Test: a whole
-#: repository (linto: one person, a gesture set, 640x480 webcam) and two people of the
-#: classroom set never seen in training, plus living rooms as hand-free photos. Val: a third
-#: classroom person, the subhih repository's own test folder (its person is in training:
-#: held out by photo only), bathrooms.
+#: The project's split of its real sources (names as in the manifests' ``info["sources"]``,
+#: as ``tools/prepare_real_sources.py`` lays them out; the sources, counts and licences are
+#: listed in the README's model card). Test: a whole repository (linto: one person, a gesture
+#: set, 640x480 webcam) and two people of the classroom set (anthoniusadi/Hand-dataset, one
+#: folder per person) never seen in training, plus living rooms as hand-free photos. Val: a
+#: third classroom person, the subhih repository's own test folder (its person is in
+#: training: held out by photo only), bathrooms. The other seven classroom people train.
 REAL_SPLIT: Dict[str, List[str]] = {
-    "train": ["subhih/train", "classroom_train", "signdigits", "torioux", "roboflow_hands", "neg_train"],
-    "val": ["classroom_val", "subhih/test", "neg_val"],
-    "test": ["linto", "classroom_test", "neg_test"],
+    "train": ["subhih/train", "classroom/aries", "classroom/cbnw", "classroom/edwin", "classroom/hendrik",
+              "classroom/meisy", "classroom/novi", "classroom/silfany", "signdigits", "torioux", "roboflow_hands",
+              "neg_train"],
+    "val": ["classroom/thomas", "subhih/test", "neg_val"],
+    "test": ["linto", "classroom/tongam", "classroom/viany", "neg_test"],
 }
 
 

@@ -269,6 +269,9 @@ class BenchSettings:
     """Where exported graphs and engines are cached."""
     flip_test: bool = False
     """PoseNet also on each crop's mirror image (``PipelineConfig.flip_test``)."""
+    refine_passes: Optional[int] = None
+    """Re-crops around each detected hand's keypoints (``PipelineConfig.refine_passes``;
+    None: its default)."""
 
 
 @dataclass
@@ -450,7 +453,10 @@ def run_bench(settings: BenchSettings, log: Callable[[str], None] = print) -> Be
     try:
         for config in settings.configs:
             model_set = _model_set(config, settings)
-            pipeline_config = PipelineConfig(flip_test=settings.flip_test)
+            refine = {} if settings.refine_passes is None else {"refine_passes": settings.refine_passes}
+            pipeline_config = PipelineConfig(flip_test=settings.flip_test, **refine)
+            report.notes.append(f"{config}: refine_passes {pipeline_config.refine_passes} (PoseNet again per "
+                                "detected hand)")
             if model_set.random:
                 pipeline_config = replace(pipeline_config, detection_threshold=FORCED_DETECTION_THRESHOLD)
                 report.notes.append(f"{config}: random weights; detection threshold {FORCED_DETECTION_THRESHOLD} "

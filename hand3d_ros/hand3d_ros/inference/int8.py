@@ -416,7 +416,9 @@ def load_frames(paths: Sequence[PathLike], max_frames: int, size: tuple = (320, 
     """Calibration frames from shard folders (field ``image``), image folders and image files.
 
     ``max_frames`` are spread evenly over the sources and within each; every frame is
-    centre-cropped to the aspect of ``size`` (W, H) and resized to it.
+    centre-cropped to the aspect of ``size`` (W, H) and resized to it. A real-teacher shard
+    folder may be given as ``DIR:SPLIT`` (``hand3d train``'s syntax): only the photos of the
+    sources of that split (:mod:`hand3d_ros.evaluation.real_split`) are used.
 
     Returns:
         ``(frames (T, H, W, 3) uint8 RGB, description)``.
@@ -430,15 +432,19 @@ def load_frames(paths: Sequence[PathLike], max_frames: int, size: tuple = (320, 
     if max_frames < 1 or not paths:
         raise ValueError("need at least one frame source and max_frames >= 1")
     per_source = [max_frames // len(paths) + (1 if i < max_frames % len(paths) else 0) for i in range(len(paths))]
+    from hand3d_ros.evaluation.real_split import SplitError, parse_split_source, shard_split_indices
+
     frames, parts = [], []
-    for path, want in zip(paths, per_source):
-        path = Path(os.path.expanduser(os.fspath(path)))
+    for given, want in zip(paths, per_source):
+        given, split = parse_split_source(os.path.expanduser(os.fspath(given)))
+        path = Path(given)
         if (path / "manifest.json").is_file():
             try:
                 data = ShardDataset(path, fields=["image"])
-            except ShardError as err:
+                indices = shard_split_indices(path, split) if split else np.arange(len(data))
+            except (ShardError, SplitError) as err:
                 raise ValueError(str(err)) from None
-            picks = _spread(len(data), want)
+            picks = [int(indices[i]) for i in _spread(len(indices), want)]
             images = [data[i].get("image") for i in picks]
             if any(im is None for im in images):
                 raise ValueError(f"{path}: its shards have no 'image' field")
@@ -455,7 +461,7 @@ def load_frames(paths: Sequence[PathLike], max_frames: int, size: tuple = (320, 
         if not images:
             raise ValueError(f"{path}: no frames (shard folder with 'image', or png/jpg images)")
         frames += [fit_frame(np.asarray(im), size) for im in images]
-        parts.append(f"{path.name} ({len(images)})")
+        parts.append(f"{path.name}{':' + split if split else ''} ({len(images)})")
     return np.stack(frames), ", ".join(parts)
 
 

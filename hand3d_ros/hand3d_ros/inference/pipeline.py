@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from hand3d_ros.core.canonical import from_canonical
-from hand3d_ros.core.crop import CropBox, CropConfig, crop_from_box
+from hand3d_ros.core.crop import CropBox, CropConfig, crop_from_box, crop_from_keypoints
 from hand3d_ros.core.heatmap import GaussianHeatmap
 from hand3d_ros.core.keypoints import ROOT
 from hand3d_ros.core.hand_confidence import METADATA_KEY as HAND_CONFIDENCE
@@ -122,6 +122,16 @@ class PipelineConfig:
     PoseNet's mean keypoint score is higher on both of them than on the whole."""
     crop_margin: float = 1.25
     """Crop side = margin x the larger side of the hand's box; [1, 3]."""
+    refine_passes: int = 1
+    """After PoseNet on the mask's crop, crop each detected hand again around its own
+    confident keypoints (the crop PoseNet was trained on and tracking uses) and run PoseNet
+    and PosePrior again, this many times. A mask that runs up the forearm or covers only
+    part of the hand gives a crop of the wrong size; one pass fixes most of it. Costs one
+    more PoseNet + PosePrior run per detected hand per pass; [0, 3]."""
+    refine_min_keypoint_score: float = 0.3
+    """Keypoints with at least this score define a refined crop; [0, 1]."""
+    refine_min_keypoints: int = 10
+    """A hand with fewer such keypoints keeps its mask crop; [3, 21]."""
     crop_scale_min: float = 0.25
     """Smallest crop scale (crop pixels per image pixel); > 0."""
     crop_scale_max: float = 5.0
@@ -322,6 +332,8 @@ class HandPosePipeline:
         hands = self._pose(patches, crops, frame_idx[rows], timer, hand_side,
                            peaks=peak[frame_idx, comp_idx][rows], components=comp_idx[rows])
         hands = _wholes_or_parts(hands, len(frame_idx), split_rows)
+        for _ in range(cfg.refine_passes):
+            hands = self._refine(images, hands, timer, hand_side)
         results = self._collect(hands, n, timer, detected=True)
         if keep_mask:
             self._attach_masks(results, comps, frame_idx, comp_idx, prob, (height, width))
@@ -533,6 +545,36 @@ class HandPosePipeline:
                        side_cues=(float(host["cues"][i, 0]), float(host["cues"][i, 1])))
             for i in range(m)
         ]
+
+    def _refine(self, images: torch.Tensor, hands: List[HandResult], timer: _Timer,
+                hand_side: Optional[str]) -> List[HandResult]:
+        """One refinement pass (:attr:`PipelineConfig.refine_passes`): PoseNet again in a crop
+        around each hand's confident keypoints; a hand with too few keeps its result."""
+        cfg = self.config
+        if not hands:
+            return hands
+        height, width = images.shape[-2:]
+        device = images.device
+        uv = torch.as_tensor(np.stack([h.uv for h in hands]), dtype=torch.float32, device=device)
+        uv_score = torch.as_tensor(np.stack([h.uv_score for h in hands]), dtype=torch.float32, device=device)
+        crops = crop_from_keypoints(uv, uv_score, cfg.refine_min_keypoint_score, cfg.crop_config(self.crop_size),
+                                    image_hw=(height, width), min_keypoints=cfg.refine_min_keypoints)
+        redo = torch.nonzero(~crops.fallback, as_tuple=True)[0]
+        if redo.numel() == 0:
+            return hands
+        sub = CropBox(center=crops.center[redo], scale=crops.scale[redo], side=crops.side[redo],
+                      fallback=crops.fallback[redo], output_size=self.crop_size)
+        rows = redo.cpu().tolist()
+        frame_idx = torch.tensor([hands[i].frame for i in rows], dtype=torch.long, device=device)
+        peaks = torch.tensor([hands[i].peak for i in rows], dtype=torch.float32, device=device)
+        components = torch.tensor([hands[i].component for i in rows], dtype=torch.long, device=device)
+        patches = self._cut(images, frame_idx, sub)
+        timer.lap("mask_crop")
+        refined = self._pose(patches, sub, frame_idx, timer, hand_side, peaks=peaks, components=components)
+        out = list(hands)
+        for i, hand in zip(rows, refined):
+            out[i] = hand
+        return out
 
     def _scores(self, mean_keypoint_score: torch.Tensor, peaks: Optional[torch.Tensor], detected: bool):
         """``(score (M,), peak (M,))`` of M posed hands (see :attr:`HandResult.score`):

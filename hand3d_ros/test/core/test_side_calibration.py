@@ -38,8 +38,11 @@ def test_calibrated_confidence_matches_accuracy_and_the_raw_sum_does_not():
 
 def test_round_trip_through_weight_metadata():
     cal = SideCalibration(head_scale=0.7, residual_scale=3.0, bias=0.1, samples=12, source="x")
-    assert SideCalibration.from_metadata(cal.to_metadata()) == cal
-    assert SideCalibration.from_metadata({}) is None and SideCalibration.from_metadata(None) is None
+    assert SideCalibration.from_entry(cal.to_entry()) == cal
+    assert SideCalibration.from_entry({}) is None and SideCalibration.from_entry(None) is None
+    # An older fit (no residual_clip: unclipped) and a newer one's unknown keys still load.
+    old = SideCalibration.from_entry({"head_scale": 2.0, "a_later_field": 1})
+    assert old == SideCalibration(head_scale=2.0) and old.residual_clip == 0.0
 
 
 def test_separable_data_keeps_finite_scales():

@@ -28,13 +28,14 @@ CALIBRATION_FRAMES = 8
 DETECTION = {"min_mean_keypoint_score": 0.25, "source": "test"}
 ALL = ("handsegnet", "posenet", "poseprior")
 
-# Agreement of INT8 with FP32 on held-out photos, measured with these random weights:
+# Agreement of INT8 with FP32 on held-out photos, measured with these random weights (the
+# inputs of the pipeline's mask crops and of its refinement pass around the keypoints):
 # HandSegNet logits mean |diff| 0.064 of their mean |logit|, max 0.17 of their max;
-# PoseNet maps max 0.19 of their max; PosePrior w_c max 0.011 (of 4.1), R max 0.0022.
+# PoseNet maps max 0.20 of their max; PosePrior w_c max 0.010 (of 4.1), R max 0.0044.
 # Bounds: about 1.5 times that.
 SEG_MEAN_REL, SEG_MAX_REL = 0.1, 0.25
 MAPS_MAX_REL = 0.3
-W_C_MAX_ABS, ROTATION_MAX_ABS = 0.016, 0.0035
+W_C_MAX_ABS, ROTATION_MAX_ABS = 0.016, 0.0066
 #: FP32 ONNX vs PyTorch agree to 1e-4 (export.PARITY_TOLERANCE): INT8 must differ by more.
 NOT_FP32 = 1e-3
 
@@ -233,6 +234,28 @@ def test_load_frames_mixes_shards_and_photos(tmp_path):
     assert frames[0].max() == 0 and frames[1].min() == 160  # samples 0 and 4: spread over the folder
     with pytest.raises(ValueError, match="max_frames >= 1"):
         int8.load_frames([REAL], 0)
+
+
+def test_load_frames_takes_one_split_of_a_real_folder(tmp_path, monkeypatch):
+    """``DIR:val`` calibrates on the val sources' photos only (a test person's photos never
+    set the INT8 ranges); an unknown split word is a path, and a missing one says so."""
+    from hand3d_ros.data.shards import write_shards
+    from hand3d_ros.evaluation import real_split
+
+    class Photos:  # photo i comes from source i % 2 and is filled with 10 * i
+        def __call__(self, index):
+            return {"image": np.full((60, 80, 3), 10 * index, np.uint8), "source": np.int64(index % 2)}
+
+    info = {"kind": "real-teacher", "sources": [{"name": "people/a"}, {"name": "people/b"}]}
+    write_shards(Photos(), tmp_path / "real", 6, shard_size=4, workers=1, info=info, progress=False)
+    monkeypatch.setitem(real_split.REAL_SPLIT, "val", ["people/b"])
+    frames, source = int8.load_frames([f"{tmp_path / 'real'}:val"], 8, SIZE)
+    assert source == "real:val (3)"
+    assert sorted(int(f.max()) for f in frames) == [10, 30, 50]
+    frames, source = int8.load_frames([tmp_path / "real"], 8, SIZE)
+    assert source == "real (6)"
+    with pytest.raises(ValueError, match="no such file or folder"):
+        int8.load_frames([f"{tmp_path / 'real'}:nope"], 8, SIZE)
 
 
 def test_fit_frame_crops_to_the_aspect():

@@ -176,7 +176,7 @@ def test_a_side_calibration_in_the_weights_replaces_the_raw_sum():
     head_logit, residual_diff = raw.side_cues
     assert np.isfinite(head_logit) and np.isfinite(residual_diff)
     cal = SideCalibration(head_scale=0.0, residual_scale=0.0, bias=-3.0, head_only_scale=0.0, head_only_bias=2.0)
-    model_set.metadata["posenet"]["calibration"] = cal.to_metadata()
+    model_set.metadata["posenet"]["calibration"] = {"side": cal.to_entry()}
     pipe = _pipeline(model_set)
     calibrated = pipe.pose_in_boxes(frame, box).hands[0]
     assert calibrated.p_right == pytest.approx(1 / (1 + np.exp(3.0)), rel=1e-4) and calibrated.hand_side == 0
@@ -272,3 +272,31 @@ def test_each_flip_test_mode_takes_its_own_calibration():
     assert pipe.detection_threshold == 0.45 and pipe.side_calibration.bias == 0.1
     pipe.side_calibration = None  # the raw cues in both modes
     assert pipe.side_calibrations == {False: None, True: None}
+
+
+def test_refinement_poses_each_hand_again_in_a_crop_around_its_keypoints(model_set):
+    """refine_passes: the hands of a detection frame are posed again in the crop their own
+    first-pass keypoints give (what pose_in_boxes does with that window), keeping their
+    HandSegNet peak; with too few confident keypoints a hand keeps its mask crop."""
+    from hand3d_ros.core.crop import crop_from_keypoints
+
+    frame = _frames(1)[0]
+    plain = dict(detection_threshold=0.01, max_hands=2, handedness="left")
+    first = _pipeline(model_set, refine_passes=0, **plain)(frame).hands
+    assert first
+    pipe = _pipeline(model_set, refine_passes=1, refine_min_keypoint_score=0.0, refine_min_keypoints=3, **plain)
+    refined = {h.component: h for h in pipe(frame).hands}
+    assert sorted(refined) == sorted(h.component for h in first)
+    for hand in first:
+        window = crop_from_keypoints(torch.as_tensor(hand.uv[None]), torch.as_tensor(hand.uv_score[None]), 0.0,
+                                     pipe.config.crop_config(pipe.crop_size), image_hw=frame.shape[:2],
+                                     min_keypoints=3).to_box()[0].numpy()
+        again = refined[hand.component]
+        np.testing.assert_allclose(again.crop_box, window, atol=1e-3)
+        assert not np.allclose(again.crop_box, hand.crop_box, atol=0.5)  # the mask's crop was another
+        (direct,) = pipe.pose_in_boxes(frame, [window]).hands
+        np.testing.assert_allclose(again.uv, direct.uv, atol=0.05)
+        assert again.peak == hand.peak and np.isfinite(again.peak)
+    strict = _pipeline(model_set, refine_passes=1, refine_min_keypoint_score=1.0, refine_min_keypoints=21, **plain)
+    kept = strict(frame).hands
+    assert [h.crop_box.tolist() for h in kept] == [h.crop_box.tolist() for h in first]
