@@ -122,12 +122,13 @@ class PipelineConfig:
     PoseNet's mean keypoint score is higher on both of them than on the whole."""
     crop_margin: float = 1.25
     """Crop side = margin x the larger side of the hand's box; [1, 3]."""
-    refine_passes: int = 1
+    refine_passes: int = 0
     """After PoseNet on the mask's crop, crop each detected hand again around its own
     confident keypoints (the crop PoseNet was trained on and tracking uses) and run PoseNet
     and PosePrior again, this many times. A mask that runs up the forearm or covers only
     part of the hand gives a crop of the wrong size; one pass fixes most of it. Costs one
-    more PoseNet + PosePrior run per detected hand per pass; [0, 3]."""
+    more PoseNet + PosePrior run per detected hand per pass (on the CPU it makes the detect
+    step slower than MediaPipe Hands', hence off by default); [0, 3]."""
     refine_min_keypoint_score: float = 0.3
     """Keypoints with at least this score define a refined crop; [0, 1]."""
     refine_min_keypoints: int = 10

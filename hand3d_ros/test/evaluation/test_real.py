@@ -433,11 +433,11 @@ def test_eval_real_command_runs_the_pipeline_once_per_photo(weights, real_dirs, 
     assert results["per_source"]["repo/a"]["counts"]["teacher_hands"] == 3
     assert results["per_source"]["interiors"]["counts"]["hand_free_photos"] == 3
     assert results["settings"]["match_min_iou"] == 0.3 and results["settings"]["min_kp_score"] == 0.5
-    assert results["settings"]["refine_passes"] == 1  # the pipeline's default
+    assert results["settings"]["refine_passes"] == 0  # the pipeline's default
     assert sheet.stat().st_size > 1000
     assert main(["eval", "--weights", str(weights), "--real", str(hands), "--json", str(out), "--no-progress",
-                 "--threads", "1", "--refine-passes", "0"]) == 0
-    assert json.loads(out.read_text())["real"]["settings"]["refine_passes"] == 0
+                 "--threads", "1", "--refine-passes", "1"]) == 0
+    assert json.loads(out.read_text())["real"]["settings"]["refine_passes"] == 1
 
 
 def test_eval_real_picks_the_backend_and_precision(weights, real_dirs, tmp_path, capsys):

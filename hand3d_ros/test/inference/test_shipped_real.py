@@ -15,13 +15,13 @@ from hand3d_ros.inference.model_set import SHIPPED_WEIGHTS_DIR
 from hand3d_ros.inference.pipeline import PipelineConfig, load_pipeline
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "real"
-#: Measured with the shipped weights (lite, session 8: HandSegNet +1200 and PoseNet +2800
-#: steps; threshold 0.45, hand confidence gate 0.31, flip_test off) on these fixtures:
-#: PyTorch fp32 finds 13 of 17 hands, PCK@0.2 0.97, side right on 13 of 13; the node's
-#: default (ONNX Runtime, HandSegNet and PoseNet in INT8) finds 13 of 17, PCK@0.2 0.97, side
-#: right on 12 of 13 (one unknown); neither reports a hand on the 5 hand-free photos.
-#: Session 7's weights found 13 and 14 of 17 (PCK 0.98, 0.95), session 6's 14 and 13,
-#: session 5's 13 and 14, the render-only ones 7.
+#: Measured with the shipped weights (lite, session 9: HandSegNet +1500 and PoseNet +2600
+#: steps; threshold 0.45, hand confidence gate 0.14, flip_test off) on these fixtures:
+#: PyTorch fp32 finds 14 of 17 hands, PCK@0.2 0.94, side right on 14 of 14, and one false
+#: hand on the 5 hand-free photos; the node's default (ONNX Runtime, HandSegNet and PoseNet
+#: in INT8) finds 14 of 17, PCK@0.2 0.93, side right on 14 of 14, no false hand.
+#: Session 8's weights found 13 and 13 of 17 (PCK 0.97), session 7's 13 and 14, session
+#: 6's 14 and 13, session 5's 13 and 14, the render-only ones 7.
 MIN_HANDS_FOUND = 0.75
 MIN_PCK_FOUND = 0.9
 #: Hand-free photos (living rooms): false hands per photo (1 of 5 allowed).
