@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Lay out the real-photo sources of the model card as folders ready for ``hand3d label``.
 
-    tools/prepare_real_sources.py --raw RAW --out data/raw_sel
+    .venv/bin/python tools/prepare_real_sources.py --raw RAW --out data/raw_sel
 
 ``RAW`` holds one checkout per repository, named ``owner+name`` (the repositories of the
 README's model card). For each shard folder of the training recipe this makes
@@ -21,7 +21,8 @@ import shutil
 import sys
 from pathlib import Path
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "hand3d_ros"))
+from hand3d_ros.data.sources import IMAGE_SUFFIXES  # noqa: E402  (what hand3d label reads)
 
 #: Roboflow exports keep several augmented copies of one photo, ``NAME_jpg.rf.HASH.jpg``.
 ROBOFLOW_COPY = re.compile(r"^(?P<base>.+?)_(jpe?g|png)\.rf\.[0-9a-f]+\.(jpe?g|png)$", re.IGNORECASE)

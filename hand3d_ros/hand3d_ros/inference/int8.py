@@ -428,12 +428,11 @@ def load_frames(paths: Sequence[PathLike], max_frames: int, size: tuple = (320, 
     from hand3d_ros.data.label import read_rgb
     from hand3d_ros.data.shards import ShardDataset, ShardError
     from hand3d_ros.data.sources import IMAGE_SUFFIXES
+    from hand3d_ros.evaluation.real_split import SplitError, parse_split_source, shard_split_indices
 
     if max_frames < 1 or not paths:
         raise ValueError("need at least one frame source and max_frames >= 1")
     per_source = [max_frames // len(paths) + (1 if i < max_frames % len(paths) else 0) for i in range(len(paths))]
-    from hand3d_ros.evaluation.real_split import SplitError, parse_split_source, shard_split_indices
-
     frames, parts = [], []
     for given, want in zip(paths, per_source):
         given, split = parse_split_source(os.path.expanduser(os.fspath(given)))
