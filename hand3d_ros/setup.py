@@ -15,7 +15,8 @@ setup(
     name=PACKAGE,
     version="0.1.0",
     packages=find_packages(exclude=["test", "test.*"]),
-    package_data={PACKAGE: ["weights/*/*.pt", "weights/*/*.json", "weights/*/*.md"]},
+    package_data={PACKAGE: ["weights/*/*.pt", "weights/*/*.json", "weights/*/*.md",
+                             "demo_clip/*.jpg", "demo_clip/*.json", "demo_clip/*.md"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),

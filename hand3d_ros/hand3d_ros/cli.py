@@ -37,15 +37,33 @@ REFINE_PASSES_HELP = ("PoseNet again in a crop around each detected hand's own k
                       "refine_passes, 0-3; default: its default)")
 
 
+REFINE_MAX_OVERLAP_HELP = ("refine only hands whose keypoint crop overlaps the crop PoseNet saw by at most this "
+                           "IoU (the pipeline's refine_max_overlap, (0, 1]; 1: every hand; default: its default)")
+
+
+def unit_interval(text: str) -> float:
+    """A float in (0, 1] (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}") from None
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}")
+    return value
+
+
 def refine_passes_option(parser) -> None:
-    """``--refine-passes N`` (None: the pipeline's default)."""
+    """``--refine-passes N`` and ``--refine-max-overlap IOU`` (None: the pipeline's defaults)."""
     parser.add_argument("--refine-passes", type=int, default=None, choices=range(4), metavar="N",
                         help=REFINE_PASSES_HELP)
+    parser.add_argument("--refine-max-overlap", type=unit_interval, default=None, metavar="IOU",
+                        help=REFINE_MAX_OVERLAP_HELP)
 
 
 def refine_passes_config(args) -> dict:
-    """``{"refine_passes": N}`` when ``--refine-passes`` was given, else ``{}``."""
-    return {} if args.refine_passes is None else {"refine_passes": args.refine_passes}
+    """``refine_passes`` and ``refine_max_overlap`` where given on the command line."""
+    given = {"refine_passes": args.refine_passes, "refine_max_overlap": args.refine_max_overlap}
+    return {name: value for name, value in given.items() if value is not None}
 
 
 def positive_int(text: str) -> int:

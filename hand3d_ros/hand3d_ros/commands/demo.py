@@ -1,4 +1,4 @@
-"""`hand3d demo`: a rendered camera stream through the ROS graph, and what a robot sees.
+"""`hand3d demo`: a rendered camera stream and a real clip through the ROS graph, and what a robot sees.
 
 1. renders (once, cached) a short stream with ground truth: a left hand, a right hand and
    two hands moving, with depth;
@@ -7,7 +7,10 @@
 3. writes to ``--out``: ``demo.gif`` (the node's debug image beside a 3D view of the
    metric hands in the camera frame, ground truth in grey), ``demo.png`` (four frames of
    it), ``poses.jsonl`` (every published HandPose3DArray), ``summary.json``, and prints
-   the summary: frames in/out, dropped, latency p50/p99, detection rate, 2D and 3D errors.
+   the summary: frames in/out, dropped, latency p50/p99, detection rate, 2D and 3D errors;
+4. plays the committed real clip (``hand3d_ros/demo_clip``: webcam frames of one person,
+   no depth) through a fresh graph the same way into ``--out``/real, scored against the
+   MediaPipe teacher's 2D keypoints and side (``--no-real-clip`` skips it).
 """
 from hand3d_ros.cli import CommandError
 
@@ -23,6 +26,8 @@ def configure(parser):
     parser.add_argument("--cache", default=None, help="where the rendered stream is kept "
                         "(default: <repo>/cache/demo or ~/.cache/hand3d_ros/demo)")
     parser.add_argument("--asset-dir", default=None, help="folder with the hand meshes (left.glb, right.glb)")
+    parser.add_argument("--no-real-clip", action="store_true",
+                        help="skip the real clip (played after the rendered stream by default)")
 
 
 def _cache_dir(arg):
@@ -40,6 +45,7 @@ def run(args) -> int:
     import sys
     from pathlib import Path
 
+    import numpy as np
     from tqdm import tqdm
 
     if args.fps <= 0 or args.frames < 2:
@@ -79,11 +85,32 @@ def run(args) -> int:
     bar.close()
     accuracy, per_frame = score_recording(out, npz, result["stamps"])
     _write_pictures(out, npz, per_frame)
-    summary = _summary(result, accuracy, node_parameters.get("allow_random_weights", False))
+    random_weights = node_parameters.get("allow_random_weights", False)
+    summary = _summary(result, accuracy, random_weights)
+    if not args.no_real_clip:
+        from hand3d_ros.data.demo import make_real_clip_sequence
+
+        try:
+            clip = make_real_clip_sequence(npz.parent / "real-clip.npz", fps=args.fps)
+        except (FileNotFoundError, ValueError) as err:
+            raise CommandError(str(err)) from None
+        real_out = out / "real"
+        with np.load(clip, allow_pickle=False) as data:
+            frames = len(data["image"])
+        bar = tqdm(total=frames, desc="real clip through ROS", unit="frame", disable=None)
+        real = run_graph(clip, real_out, DemoOptions(fps=args.fps, node_parameters=node_parameters),
+                         progress=lambda done, total: bar.update(done - bar.n))
+        bar.close()
+        real_accuracy, real_frames = score_recording(real_out, clip, real["stamps"])
+        _write_pictures(real_out, clip, real_frames)
+        summary["real_clip"] = _summary(real, real_accuracy, random_weights)
     import json
 
     (out / "demo_summary.json").write_text(json.dumps(summary, indent=2))
     _print_summary(summary, out)
+    if "real_clip" in summary:
+        print("real clip (webcam frames, teacher's 2D keypoints as reference, no depth: 3D not scored):")
+        _print_summary(summary["real_clip"], out / "real")
     return 0
 
 
@@ -112,7 +139,8 @@ def _print_summary(s, out) -> None:
         f"latency image->HandPose3D: p50 {s['latency_p50_ms']:.0f} ms, p99 {s['latency_p99_ms']:.0f} ms "
         f"({s['backend']}; {s['model']})",
         f"hands: {acc['detected_hands']}/{acc['gt_hands']} detected ({rate}); 2D error {fmt(acc['error_2d_px'], 'px')}; "
-        f"3D error {fmt(acc['error_3d_mm'], 'mm')}",
+        f"3D error {fmt(acc['error_3d_mm'], 'mm')}; side right "
+        + ("n/a" if acc["handedness_accuracy"] is None else f"{100 * acc['handedness_accuracy']:.0f}%"),
         f"outputs: {out}/demo.gif, demo.png, poses.jsonl, summary.json, demo_summary.json",
     ]
     if s["random_weights"]:
@@ -151,8 +179,10 @@ def _write_pictures(out, npz, per_frame, max_gif_frames: int = 90) -> None:
                 palm_rotation=quaternion_xyzw_to_matrix([orientation[k] for k in "xyzw"]) if metric else None))
         for h in view_hands:
             h.xyz[~np.isfinite(h.xyz)] = np.nan
-        truth = [gt_xyz[index, k] for k in range(gt_xyz.shape[1]) if gt_side[index, k] >= 0]
-        center = np.nanmean(np.stack(truth), axis=(0, 1)) if truth else np.array([0.0, 0.0, 0.5])
+        truth = [gt_xyz[index, k] for k in range(gt_xyz.shape[1])
+                 if gt_side[index, k] >= 0 and np.isfinite(gt_xyz[index, k]).any()]  # none on the real clip
+        seen = truth or [h.xyz for h in view_hands if np.isfinite(h.xyz).any()]
+        center = np.nanmean(np.stack(seen), axis=(0, 1)) if seen else np.array([0.0, 0.0, 0.5])
         right = draw_3d_view(view_hands, truth, View3DStyle(size_px=left.shape[0], center_m=tuple(center)))
         panels.append(np.concatenate([left, right], axis=1))
     step = max(1, len(panels) // max_gif_frames)

@@ -1,11 +1,14 @@
-"""The demo's data: a rendered camera stream with ground truth, and scoring against it.
+"""The demo's data: a rendered camera stream with ground truth, a real clip with the
+teacher's labels, and scoring against them.
 
 :func:`make_demo_sequence` renders a few short sequences (a left hand, a right hand, two
 hands) with the project's renderer, deterministically from a seed, into one NPZ that the
 replay camera plays (``image``, ``K``, ``depth``, ``stamps``) with the ground truth beside
 it (``gt_uv``, ``gt_xyz``, ``gt_visible``, ``gt_hand_side``; a leading hand axis of 2,
-NaN / False where a frame has one hand). :func:`score_frames` compares published hands
-with that ground truth. Plain numpy: no ROS.
+NaN / False where a frame has one hand). :func:`make_real_clip_sequence` writes the same
+NPZ for the committed real clip (``demo_clip/``: consecutive webcam frames, the MediaPipe
+teacher's 2D keypoints and side as the reference; no depth, no 3D truth, intrinsics
+assumed). :func:`score_frame` compares published hands with either. Plain numpy: no ROS.
 """
 from __future__ import annotations
 
@@ -16,6 +19,15 @@ from typing import Optional
 import numpy as np
 
 from hand3d_ros.core.keypoints import NUM_KEYPOINTS
+
+#: The committed real clip: JPEG frames in playing order and the teacher's ``labels.json``
+#: (written by ``tools/make_real_fixtures.py``; source and licence in its README).
+REAL_CLIP_DIR = Path(__file__).resolve().parents[1] / "demo_clip"
+#: The clip's camera is not calibrated: a webcam's usual horizontal field of view, degrees.
+REAL_CLIP_HFOV_DEG = 60.0
+#: Teacher keypoints with at least this score are the reference (as ``hand3d eval``'s
+#: ``min_kp_score``).
+REAL_CLIP_MIN_KP_SCORE = 0.5
 
 #: (two_hands, with_depth) of each demo sequence, in playing order.
 DEMO_SEQUENCES = ((False, True), (False, True), (True, True))
@@ -90,6 +102,48 @@ def _stack(frames, config: DemoSequenceConfig) -> dict:
     }
 
 
+def make_real_clip_sequence(path, clip_dir=REAL_CLIP_DIR, fps: float = 10.0,
+                            hfov_deg: float = REAL_CLIP_HFOV_DEG) -> Path:
+    """Write the real clip in ``clip_dir`` into ``path`` (an .npz) in the demo stream's
+    layout: ``image`` (T, H, W, 3) uint8, ``K`` (T, 3, 3) from ``hfov_deg`` (principal
+    point at the centre), ``stamps`` (T,) at ``fps``; ``gt_uv``/``gt_visible``/
+    ``gt_hand_side`` the teacher's hands (2D only: ``gt_xyz`` is NaN). Raises
+    ``FileNotFoundError`` / ``ValueError`` with one line for a missing or odd clip."""
+    import json
+
+    from PIL import Image as PILImage
+
+    clip_dir = Path(clip_dir)
+    labels_path = clip_dir / "labels.json"
+    if not labels_path.is_file():
+        raise FileNotFoundError(f"no real clip in {clip_dir} (labels.json missing)")
+    photos = json.loads(labels_path.read_text())["photos"]
+    if len(photos) < 2 or not 0.0 < hfov_deg < 180.0 or fps <= 0:
+        raise ValueError(f"{clip_dir}: need >= 2 frames, hfov_deg in (0, 180) and fps > 0")
+    images = [np.asarray(PILImage.open(clip_dir / p["file"]).convert("RGB")) for p in photos]
+    if len({im.shape for im in images}) != 1:
+        raise ValueError(f"{clip_dir}: the frames differ in size")
+    t = len(images)
+    height, width = images[0].shape[:2]
+    focal = (width / 2.0) / np.tan(np.radians(hfov_deg) / 2.0)
+    K = np.array([[focal, 0.0, (width - 1) / 2.0], [0.0, focal, (height - 1) / 2.0], [0.0, 0.0, 1.0]])
+    uv = np.full((t, MAX_HANDS, NUM_KEYPOINTS, 2), np.nan, np.float32)
+    visible = np.zeros((t, MAX_HANDS, NUM_KEYPOINTS), bool)
+    side = np.full((t, MAX_HANDS), -1, np.int8)
+    for i, photo in enumerate(photos):
+        for k, hand in enumerate(photo["hands"][:MAX_HANDS]):
+            uv[i, k] = hand["uv"]
+            visible[i, k] = np.asarray(hand["kp_score"]) >= REAL_CLIP_MIN_KP_SCORE
+            side[i, k] = hand["side"]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, image=np.stack(images), K=np.repeat(K[None], t, axis=0),
+                        stamps=np.arange(t, dtype=np.float64) / fps, gt_uv=uv,
+                        gt_xyz=np.full((t, MAX_HANDS, NUM_KEYPOINTS, 3), np.nan, np.float32),
+                        gt_visible=visible, gt_hand_side=side)
+    return path
+
+
 @dataclass
 class FrameScore:
     """Errors of one frame's matched hands (empty arrays when none matched)."""
@@ -135,7 +189,8 @@ def score_frame(hands: list, gt_uv, gt_xyz, gt_visible, gt_side, max_match_px: f
         vis = gt_visible[g]
         e2d.append(np.linalg.norm(pred_uv[p][vis] - gt_uv[g][vis], axis=1))
         pred_xyz = np.array([[q["x"], q["y"], q["z"]] for q in hands[p]["keypoints_3d"]], dtype=np.float64)
-        if hands[p]["scale_source"] != 0 and np.all(np.isfinite(pred_xyz)):
+        has_truth = np.all(np.isfinite(gt_xyz[g][vis]))  # the real clip has none
+        if hands[p]["scale_source"] != 0 and np.all(np.isfinite(pred_xyz)) and has_truth:
             e3d.append(np.linalg.norm(pred_xyz[vis] - gt_xyz[g][vis], axis=1) * 1000.0)
         side_ok += int(hands[p]["handedness"] == int(gt_side[g]))
     cat = lambda parts: np.concatenate(parts) if parts else np.zeros(0)  # noqa: E731

@@ -87,6 +87,9 @@ class RealEvalConfig:
     flip_test: bool = field(default=False, metadata={"help": "PoseNet on each crop and its mirror, averaged (PipelineConfig.flip_test)"})
     refine_passes: int = field(default=PipelineConfig.refine_passes, metadata={
         "help": "PoseNet again in crops around each detected hand's keypoints (PipelineConfig.refine_passes); [0, 3]"})
+    refine_max_overlap: float = field(default=PipelineConfig.refine_max_overlap, metadata={
+        "help": "refine only hands whose keypoint crop overlaps their crop by at most this IoU "
+                "(PipelineConfig.refine_max_overlap); (0, 1]"})
     sheet_cases: int = field(default=6, metadata={"help": "worst and best hands each on the contact sheet; [1, 50]"})
 
     def __post_init__(self):
@@ -98,6 +101,7 @@ class RealEvalConfig:
             (0.0 <= self.ignore_fraction <= 1.0, "ignore_fraction must be in [0, 1]"),
             (1 <= self.max_hands <= 8, "max_hands must be in [1, 8]"),
             (0 <= self.refine_passes <= 3, "refine_passes must be in [0, 3]"),
+            (0.0 < self.refine_max_overlap <= 1.0, "refine_max_overlap must be in (0, 1]"),
             (is_detection_threshold(self.detection_threshold),
              "detection_threshold must be in (0, 1) or -1 (the weights' calibrated one)"),
             (1 <= self.sheet_cases <= 50, "sheet_cases must be in [1, 50]"),
@@ -523,7 +527,8 @@ def score_photos(pipeline, opened: Sequence, photos: Sequence, config: RealEvalC
 
     estimator_config = image_estimator_config(PipelineConfig(detection_threshold=config.detection_threshold,
                                                              max_hands=config.max_hands, flip_test=config.flip_test,
-                                                             refine_passes=config.refine_passes))
+                                                             refine_passes=config.refine_passes,
+                                                             refine_max_overlap=config.refine_max_overlap))
     if not gated:
         estimator_config.tracker = replace(estimator_config.tracker, min_hand_score=0.0, min_mean_keypoint_score=0.0)
     estimator = HandEstimator(pipeline, estimator_config)

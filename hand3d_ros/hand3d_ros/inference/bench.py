@@ -272,6 +272,8 @@ class BenchSettings:
     refine_passes: Optional[int] = None
     """Re-crops around each detected hand's keypoints (``PipelineConfig.refine_passes``;
     None: its default)."""
+    refine_max_overlap: Optional[float] = None
+    """Which hands are re-cropped (``PipelineConfig.refine_max_overlap``; None: its default)."""
 
 
 @dataclass
@@ -453,10 +455,12 @@ def run_bench(settings: BenchSettings, log: Callable[[str], None] = print) -> Be
     try:
         for config in settings.configs:
             model_set = _model_set(config, settings)
-            refine = {} if settings.refine_passes is None else {"refine_passes": settings.refine_passes}
+            refine = {name: getattr(settings, name) for name in ("refine_passes", "refine_max_overlap")
+                      if getattr(settings, name) is not None}
             pipeline_config = PipelineConfig(flip_test=settings.flip_test, **refine)
-            report.notes.append(f"{config}: refine_passes {pipeline_config.refine_passes} (PoseNet again per "
-                                "detected hand)")
+            report.notes.append(f"{config}: refine_passes {pipeline_config.refine_passes}, refine_max_overlap "
+                                f"{pipeline_config.refine_max_overlap:g} (PoseNet again per detected hand whose "
+                                "keypoint crop overlaps its crop by at most that IoU)")
             if model_set.random:
                 pipeline_config = replace(pipeline_config, detection_threshold=FORCED_DETECTION_THRESHOLD)
                 report.notes.append(f"{config}: random weights; detection threshold {FORCED_DETECTION_THRESHOLD} "

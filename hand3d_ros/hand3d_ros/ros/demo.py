@@ -56,14 +56,15 @@ def run_graph(sequence_npz: Path, out_dir: Path, options: DemoOptions,
     """
     source = ArraySource.from_npz(sequence_npz)
     frames = list(source)
+    with_depth = bool(frames) and frames[0].extras.get("depth") is not None
     context = rclpy.context.Context()
     rclpy.init(context=context)
     nodes, executor, thread = [], None, None
     try:
         camera = ReplayCamera("replay_camera", source=None, use_timer=False, context=context, namespace=NAMESPACE,
-                              parameter_overrides=_overrides({"publish_depth": True,
+                              parameter_overrides=_overrides({"publish_depth": with_depth,
                                                               "frame_id": "camera_color_optical_frame"}))
-        node_params = {"use_depth": True, "publish_keypoint_frames": False}
+        node_params = {"use_depth": with_depth, "publish_keypoint_frames": False}
         node_params.update(options.node_parameters or {})
         hand3d = Hand3DNode("hand3d", context=context, namespace=NAMESPACE,
                             parameter_overrides=_overrides(node_params))

@@ -83,10 +83,14 @@ PARAMS = (
     Param("split_max_valley", 0.6, "How narrow the neck between two touching hands must be: the component's "
           "width at the cut over the lower of the two widths beside it, at most.", min=0.01, max=1.0),
     Param("crop_margin", 1.25, "Crop side = margin x the larger side of the hand's box.", min=1.0, max=3.0),
-    Param("refine_passes", 0, "On frames where HandSegNet runs, crop each hand again around its own keypoints "
+    Param("refine_passes", 1, "On frames where HandSegNet runs, crop each hand again around its own keypoints "
           "and run PoseNet again, this many times (a mask up the forearm or over part of the hand gives a crop "
           "of the wrong size): more hands found and better keypoints for one more PoseNet run per hand and pass "
           "(README: accuracy against speed).", min=0, max=3),
+    Param("refine_max_overlap", 0.7, "With refine_passes: re-crop only the hands whose crop around their own "
+          "keypoints overlaps the crop PoseNet saw by at most this intersection over union (the hands the mask "
+          "cropped badly); 1: every hand. Lower values keep most of the gain at a fraction of the cost.",
+          min=0.01, max=1.0),
     Param("crop_scale_min", 0.25, "Smallest crop scale (crop size / side in pixels).", min=0.01, max=10.0),
     Param("crop_scale_max", 5.0, "Largest crop scale (crop size / side in pixels).", min=0.01, max=20.0),
     Param("flip_test", False, "Also run PoseNet on each hand crop's mirror image and average the two: better "

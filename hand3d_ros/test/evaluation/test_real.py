@@ -17,6 +17,7 @@ from hand3d_ros.evaluation.real import (
 from hand3d_ros.evaluation.real_report import format_real_table
 from hand3d_ros.evaluation.real_split import SplitError, load_split_table, split_indices, split_of
 from hand3d_ros.inference.model_set import random_model_set
+from hand3d_ros.inference.pipeline import PipelineConfig
 from hand3d_ros.models import save_weights
 from hand3d_ros.training.datasets import DataError, SampleDataset
 
@@ -261,6 +262,8 @@ def test_config_ranges():
         RealEvalConfig(min_kp_score=1.5)
     with pytest.raises(ValueError, match="refine_passes"):
         RealEvalConfig(refine_passes=4)
+    with pytest.raises(ValueError, match="refine_max_overlap"):
+        RealEvalConfig(refine_max_overlap=0.0)
 
 
 # ------------------------------------------------------------------ split by source
@@ -433,11 +436,16 @@ def test_eval_real_command_runs_the_pipeline_once_per_photo(weights, real_dirs, 
     assert results["per_source"]["repo/a"]["counts"]["teacher_hands"] == 3
     assert results["per_source"]["interiors"]["counts"]["hand_free_photos"] == 3
     assert results["settings"]["match_min_iou"] == 0.3 and results["settings"]["min_kp_score"] == 0.5
-    assert results["settings"]["refine_passes"] == 0  # the pipeline's default
+    defaults = PipelineConfig()
+    assert results["settings"]["refine_passes"] == defaults.refine_passes  # the pipeline's defaults
+    assert results["settings"]["refine_max_overlap"] == defaults.refine_max_overlap
     assert sheet.stat().st_size > 1000
     assert main(["eval", "--weights", str(weights), "--real", str(hands), "--json", str(out), "--no-progress",
-                 "--threads", "1", "--refine-passes", "1"]) == 0
-    assert json.loads(out.read_text())["real"]["settings"]["refine_passes"] == 1
+                 "--threads", "1", "--refine-passes", "2", "--refine-max-overlap", "0.4"]) == 0
+    settings = json.loads(out.read_text())["real"]["settings"]
+    assert settings["refine_passes"] == 2 and settings["refine_max_overlap"] == 0.4
+    with pytest.raises(SystemExit):  # argparse: one line, exit 2
+        main(["eval", "--weights", str(weights), "--real", str(hands), "--refine-max-overlap", "0"])
 
 
 def test_eval_real_picks_the_backend_and_precision(weights, real_dirs, tmp_path, capsys):

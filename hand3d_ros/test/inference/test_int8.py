@@ -30,11 +30,12 @@ ALL = ("handsegnet", "posenet", "poseprior")
 
 # Agreement of INT8 with FP32 on held-out photos, measured with these random weights:
 # HandSegNet logits mean |diff| 0.064 of their mean |logit|, max 0.17 of their max;
-# PoseNet maps max 0.19 of their max; PosePrior w_c max 0.011 (of 4.1), R max 0.0022.
+# PoseNet maps max 0.19 of their max; PosePrior w_c max 0.011 (of 4.1), R max 0.0044 (the
+# pipeline's second pass around the keypoints, refine_passes, adds crops; 0.0022 without).
 # Bounds: about 1.5 times that.
 SEG_MEAN_REL, SEG_MAX_REL = 0.1, 0.25
 MAPS_MAX_REL = 0.3
-W_C_MAX_ABS, ROTATION_MAX_ABS = 0.016, 0.0035
+W_C_MAX_ABS, ROTATION_MAX_ABS = 0.016, 0.0066
 #: FP32 ONNX vs PyTorch agree to 1e-4 (export.PARITY_TOLERANCE): INT8 must differ by more.
 NOT_FP32 = 1e-3
 

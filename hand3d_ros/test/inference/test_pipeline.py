@@ -284,7 +284,8 @@ def test_refinement_poses_each_hand_again_in_a_crop_around_its_keypoints(model_s
     plain = dict(detection_threshold=0.01, max_hands=2, handedness="left")
     first = _pipeline(model_set, refine_passes=0, **plain)(frame).hands
     assert first
-    pipe = _pipeline(model_set, refine_passes=1, refine_min_keypoint_score=0.0, refine_min_keypoints=3, **plain)
+    pipe = _pipeline(model_set, refine_passes=1, refine_max_overlap=1.0, refine_min_keypoint_score=0.0,
+                     refine_min_keypoints=3, **plain)
     refined = {h.component: h for h in pipe(frame).hands}
     assert sorted(refined) == sorted(h.component for h in first)
     for hand in first:
@@ -297,6 +298,32 @@ def test_refinement_poses_each_hand_again_in_a_crop_around_its_keypoints(model_s
         (direct,) = pipe.pose_in_boxes(frame, [window]).hands
         np.testing.assert_allclose(again.uv, direct.uv, atol=0.05)
         assert again.peak == hand.peak and np.isfinite(again.peak)
-    strict = _pipeline(model_set, refine_passes=1, refine_min_keypoint_score=1.0, refine_min_keypoints=21, **plain)
+    strict = _pipeline(model_set, refine_passes=1, refine_max_overlap=1.0, refine_min_keypoint_score=1.0,
+                       refine_min_keypoints=21, **plain)
     kept = strict(frame).hands
     assert [h.crop_box.tolist() for h in kept] == [h.crop_box.tolist() for h in first]
+
+
+def test_refinement_skips_hands_whose_keypoint_crop_overlaps_their_crop(model_set):
+    """refine_max_overlap: only hands whose keypoint crop overlaps the window PoseNet saw by
+    at most that IoU are posed again; the others keep their first result exactly."""
+    from hand3d_ros.core.crop import crop_from_keypoints
+    from hand3d_ros.core.tracking import box_iou
+
+    frame = _frames(1)[0]
+    plain = dict(detection_threshold=0.01, max_hands=2, handedness="left", refine_min_keypoint_score=0.0,
+                 refine_min_keypoints=3)
+    first = {h.component: h for h in _pipeline(model_set, refine_passes=0, **plain)(frame).hands}
+    pipe = _pipeline(model_set, refine_passes=1, **plain)
+    overlap = {}
+    for component, hand in first.items():
+        window = crop_from_keypoints(torch.as_tensor(hand.uv[None]), torch.as_tensor(hand.uv_score[None]), 0.0,
+                                     pipe.config.crop_config(pipe.crop_size), image_hw=frame.shape[:2],
+                                     min_keypoints=3).to_box()[0].numpy()
+        overlap[component] = box_iou(window, hand.crop_box)
+    assert all(0.0 < iou < 1.0 for iou in overlap.values())
+    for limit in sorted(v + d for v in overlap.values() for d in (-1e-4, 1e-4)):  # clear of float32 rounding
+        hands = _pipeline(model_set, refine_passes=1, refine_max_overlap=limit, **plain)(frame).hands
+        for hand in hands:
+            redone = overlap[hand.component] <= limit
+            assert np.allclose(hand.crop_box, first[hand.component].crop_box) != redone, (limit, hand.component)
