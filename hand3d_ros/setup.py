@@ -16,7 +16,8 @@ setup(
     version="0.1.0",
     packages=find_packages(exclude=["test", "test.*"]),
     package_data={PACKAGE: ["weights/*/*.pt", "weights/*/*.json", "weights/*/*.md",
-                             "demo_clip/*.jpg", "demo_clip/*.json", "demo_clip/*.md"]},
+                             "demo_clip/*.jpg", "demo_clip/*.json", "demo_clip/*.md",
+                             "demo_clip/*.txt"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
