@@ -85,8 +85,8 @@ PARAMS = (
     Param("crop_margin", 1.25, "Crop side = margin x the larger side of the hand's box.", min=1.0, max=3.0),
     Param("refine_passes", 1, "On frames where HandSegNet runs, crop each hand again around its own keypoints "
           "and run PoseNet again, this many times (a mask up the forearm or over part of the hand gives a crop "
-          "of the wrong size): more hands found and better keypoints for one more PoseNet run per hand and pass "
-          "(README: accuracy against speed).", min=0, max=3),
+          "of the wrong size): more hands found and better keypoints for one more PoseNet run per re-cropped hand "
+          "and pass (refine_max_overlap chooses which; README: Measured speed).", min=0, max=3),
     Param("refine_max_overlap", 0.7, "With refine_passes: re-crop only the hands whose crop around their own "
           "keypoints overlaps the crop PoseNet saw by at most this intersection over union (the hands the mask "
           "cropped badly); 1: every hand. Lower values keep most of the gain at a fraction of the cost.",
