@@ -45,7 +45,6 @@ def run(args) -> int:
     import sys
     from pathlib import Path
 
-    import numpy as np
     from tqdm import tqdm
 
     if args.fps <= 0 or args.frames < 2:
@@ -77,16 +76,8 @@ def run(args) -> int:
     finally:
         bar.close()
 
-    from hand3d_ros.ros.demo import DemoOptions, run_graph, score_recording
-
-    bar = tqdm(total=3 * args.frames, desc="play through ROS", unit="frame", disable=None)
-    result = run_graph(npz, out, DemoOptions(fps=args.fps, node_parameters=node_parameters),
-                       progress=lambda done, total: bar.update(done - bar.n))
-    bar.close()
-    accuracy, per_frame = score_recording(out, npz, result["stamps"])
-    _write_pictures(out, npz, per_frame)
     random_weights = node_parameters.get("allow_random_weights", False)
-    summary = _summary(result, accuracy, random_weights)
+    summary = _play(npz, out, "play through ROS", args.fps, node_parameters, random_weights)
     if not args.no_real_clip:
         from hand3d_ros.data.demo import make_real_clip_sequence
 
@@ -94,16 +85,8 @@ def run(args) -> int:
             clip = make_real_clip_sequence(npz.parent / "real-clip.npz", fps=args.fps)
         except (FileNotFoundError, ValueError) as err:
             raise CommandError(str(err)) from None
-        real_out = out / "real"
-        with np.load(clip, allow_pickle=False) as data:
-            frames = len(data["image"])
-        bar = tqdm(total=frames, desc="real clip through ROS", unit="frame", disable=None)
-        real = run_graph(clip, real_out, DemoOptions(fps=args.fps, node_parameters=node_parameters),
-                         progress=lambda done, total: bar.update(done - bar.n))
-        bar.close()
-        real_accuracy, real_frames = score_recording(real_out, clip, real["stamps"])
-        _write_pictures(real_out, clip, real_frames)
-        summary["real_clip"] = _summary(real, real_accuracy, random_weights)
+        summary["real_clip"] = _play(clip, out / "real", "real clip through ROS", args.fps, node_parameters,
+                                     random_weights)
     import json
 
     (out / "demo_summary.json").write_text(json.dumps(summary, indent=2))
@@ -112,6 +95,28 @@ def run(args) -> int:
         print("real clip (webcam frames, teacher's 2D keypoints as reference, no depth: 3D not scored):")
         _print_summary(summary["real_clip"], out / "real")
     return 0
+
+
+def _play(npz, out_dir, desc: str, fps: float, node_parameters: dict, random_weights: bool) -> dict:
+    """Play ``npz`` through a fresh graph into ``out_dir``, score it, draw its pictures;
+    returns its summary (:func:`_summary`)."""
+    from tqdm import tqdm
+
+    from hand3d_ros.ros.demo import DemoOptions, run_graph, score_recording
+
+    bar = tqdm(desc=desc, unit="frame", disable=None)
+
+    def progress(done, total):
+        bar.total = total
+        bar.update(done - bar.n)
+
+    try:
+        result = run_graph(npz, out_dir, DemoOptions(fps=fps, node_parameters=node_parameters), progress=progress)
+    finally:
+        bar.close()
+    accuracy, per_frame = score_recording(out_dir, npz, result["stamps"])
+    _write_pictures(out_dir, npz, per_frame)
+    return _summary(result, accuracy, random_weights)
 
 
 def _summary(result, accuracy, random_weights) -> dict:

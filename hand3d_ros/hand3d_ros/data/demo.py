@@ -18,6 +18,7 @@ from typing import Optional
 
 import numpy as np
 
+from hand3d_ros.core.camera_model import CameraModel
 from hand3d_ros.core.keypoints import NUM_KEYPOINTS
 
 #: The committed real clip: JPEG frames in playing order and the teacher's ``labels.json``
@@ -118,15 +119,14 @@ def make_real_clip_sequence(path, clip_dir=REAL_CLIP_DIR, fps: float = 10.0,
     if not labels_path.is_file():
         raise FileNotFoundError(f"no real clip in {clip_dir} (labels.json missing)")
     photos = json.loads(labels_path.read_text())["photos"]
-    if len(photos) < 2 or not 0.0 < hfov_deg < 180.0 or fps <= 0:
-        raise ValueError(f"{clip_dir}: need >= 2 frames, hfov_deg in (0, 180) and fps > 0")
+    if len(photos) < 2 or fps <= 0:
+        raise ValueError(f"{clip_dir}: need >= 2 frames and fps > 0")
     images = [np.asarray(PILImage.open(clip_dir / p["file"]).convert("RGB")) for p in photos]
     if len({im.shape for im in images}) != 1:
         raise ValueError(f"{clip_dir}: the frames differ in size")
     t = len(images)
     height, width = images[0].shape[:2]
-    focal = (width / 2.0) / np.tan(np.radians(hfov_deg) / 2.0)
-    K = np.array([[focal, 0.0, (width - 1) / 2.0], [0.0, focal, (height - 1) / 2.0], [0.0, 0.0, 1.0]])
+    K = CameraModel.from_fov(width, height, hfov_deg).K  # CalibrationError (a ValueError) outside (0, 180)
     uv = np.full((t, MAX_HANDS, NUM_KEYPOINTS, 2), np.nan, np.float32)
     visible = np.zeros((t, MAX_HANDS, NUM_KEYPOINTS), bool)
     side = np.full((t, MAX_HANDS), -1, np.int8)

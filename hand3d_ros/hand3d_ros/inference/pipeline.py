@@ -47,6 +47,7 @@ from hand3d_ros.core.preprocess import ResizeInfo
 from hand3d_ros.core.side_calibration import METADATA_KEY as SIDE_CALIBRATION
 from hand3d_ros.core.side_calibration import SideCalibration
 from hand3d_ros.core.split import SplitConfig, is_elongated, split_component
+from hand3d_ros.core.tracking import box_iou
 from hand3d_ros.inference.backends.base import Backend
 from hand3d_ros.inference.model_set import ModelSet
 
@@ -565,8 +566,9 @@ class HandPosePipeline:
         uv_score = torch.as_tensor(np.stack([h.uv_score for h in hands]), dtype=torch.float32, device=device)
         crops = crop_from_keypoints(uv, uv_score, cfg.refine_min_keypoint_score, cfg.crop_config(self.crop_size),
                                     image_hw=(height, width), min_keypoints=cfg.refine_min_keypoints)
-        seen = torch.as_tensor(np.stack([h.crop_box for h in hands]), dtype=torch.float32, device=device)
-        off = _paired_iou(crops.to_box(), seen) <= cfg.refine_max_overlap
+        windows = crops.to_box().cpu().numpy()
+        off = torch.tensor([box_iou(window, hand.crop_box) <= cfg.refine_max_overlap
+                            for window, hand in zip(windows, hands)], dtype=torch.bool, device=device)
         redo = torch.nonzero(~crops.fallback & off, as_tuple=True)[0]
         if redo.numel() == 0:
             return hands
@@ -611,17 +613,6 @@ class HandPosePipeline:
             union = masks[i].any(dim=0)[None, None].float()
             full = F.interpolate(union.to(prob.device), size=image_hw, mode="nearest")[0, 0] > 0.5
             result.mask = full.cpu().numpy()
-
-
-def _paired_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """``(N,)`` intersection over union of the boxes ``a[i]`` and ``b[i]`` (``(N, 4)``
-    [u_min, v_min, u_max, v_max], pixels); 0 where both are empty."""
-    lo, hi = torch.maximum(a[:, :2], b[:, :2]), torch.minimum(a[:, 2:], b[:, 2:])
-    inter = (hi - lo).clamp(min=0).prod(dim=1)
-    area_a = (a[:, 2:] - a[:, :2]).clamp(min=0).prod(dim=1)
-    area_b = (b[:, 2:] - b[:, :2]).clamp(min=0).prod(dim=1)
-    union = area_a + area_b - inter
-    return torch.where(union > 0, inter / union.clamp(min=1e-12), torch.zeros_like(union))
 
 
 def _wholes_or_parts(hands: List[HandResult], m: int, split_rows: Sequence[int]) -> List[HandResult]:
