@@ -33,10 +33,10 @@ COMMANDS = {
 #: Help of the ``--flip-test`` option of the commands that run the pipeline.
 FLIP_TEST_HELP = ("also PoseNet on each crop's mirror image, averaged in (the pipeline's flip_test): "
                   "more accurate, slower")
+EXTRA_CANDIDATES_HELP = ("mask components posed beyond the most hands, the best kept (the pipeline's "
+                         "extra_candidates, 0-6; default: its default)")
 REFINE_PASSES_HELP = ("PoseNet again in a crop around each detected hand's own keypoints, N times (the pipeline's "
                       "refine_passes, 0-3; default: its default)")
-
-
 REFINE_MAX_OVERLAP_HELP = ("refine only hands whose keypoint crop overlaps the crop PoseNet saw by at most this "
                            "IoU (the pipeline's refine_max_overlap, (0, 1]; 1: every hand; default: its default)")
 
@@ -52,17 +52,24 @@ def unit_interval(text: str) -> float:
     return value
 
 
-def refine_passes_option(parser) -> None:
-    """``--refine-passes N`` and ``--refine-max-overlap IOU`` (None: the pipeline's defaults)."""
+#: The pipeline settings of :func:`detection_options` (``PipelineConfig`` field names).
+DETECTION_SETTINGS = ("extra_candidates", "refine_passes", "refine_max_overlap")
+
+
+def detection_options(parser) -> None:
+    """``--extra-candidates N``, ``--refine-passes N`` and ``--refine-max-overlap IOU``
+    (None: the pipeline's defaults)."""
+    parser.add_argument("--extra-candidates", type=int, default=None, choices=range(7), metavar="N",
+                        help=EXTRA_CANDIDATES_HELP)
     parser.add_argument("--refine-passes", type=int, default=None, choices=range(4), metavar="N",
                         help=REFINE_PASSES_HELP)
     parser.add_argument("--refine-max-overlap", type=unit_interval, default=None, metavar="IOU",
                         help=REFINE_MAX_OVERLAP_HELP)
 
 
-def refine_passes_config(args) -> dict:
-    """``refine_passes`` and ``refine_max_overlap`` where given on the command line."""
-    given = {"refine_passes": args.refine_passes, "refine_max_overlap": args.refine_max_overlap}
+def detection_config(args) -> dict:
+    """``extra_candidates``, ``refine_passes`` and ``refine_max_overlap`` where given on the command line."""
+    given = {name: getattr(args, name) for name in DETECTION_SETTINGS}
     return {name: value for name, value in given.items() if value is not None}
 
 

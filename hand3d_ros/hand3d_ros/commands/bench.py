@@ -5,7 +5,7 @@ Default: the lite configuration, every backend variant available here (see
 tracking modes and the networks alone; about a minute on a 2-core CPU. ``--config
 paper`` adds the paper's networks (much slower on a CPU). Ctrl-C prints what was measured.
 """
-from hand3d_ros.cli import FLIP_TEST_HELP, CommandError, parse_wxh, refine_passes_config, refine_passes_option
+from hand3d_ros.cli import FLIP_TEST_HELP, CommandError, detection_config, detection_options, parse_wxh
 
 
 def configure(parser):
@@ -31,7 +31,7 @@ def configure(parser):
                         help="also time MediaPipe Hands on the same frames (if installed)")
     parser.add_argument("--cache-dir", default=None, help="exported graphs and engines (default ~/.cache/hand3d_ros)")
     parser.add_argument("--flip-test", action="store_true", help=FLIP_TEST_HELP)
-    refine_passes_option(parser)
+    detection_options(parser)
     parser.add_argument("--json", default=None, metavar="FILE", help="also write the full report as JSON")
 
 
@@ -54,7 +54,7 @@ def run(args) -> int:
         device=args.device, iterations=args.iterations, warmup=args.warmup, budget_s=args.budget,
         min_iterations=min(3, args.iterations), batches=tuple(dict.fromkeys(args.batch)),
         frame_hw=frame_hw, weights_dir=args.weights, sequence=args.sequence, peer=args.peer,
-        cache_dir=args.cache_dir, flip_test=args.flip_test, **refine_passes_config(args))
+        cache_dir=args.cache_dir, flip_test=args.flip_test, **detection_config(args))
     try:
         report = run_bench(settings, log=lambda line: print(line, file=sys.stderr, flush=True)).as_dict()
     except (ValueError, FileNotFoundError) as exc:

@@ -18,7 +18,7 @@ hands found / missed, false hands, handedness, PoseNet on teacher crops, per sou
 """
 from __future__ import annotations
 
-from hand3d_ros.cli import FLIP_TEST_HELP, positive_int, refine_passes_config, refine_passes_option
+from hand3d_ros.cli import FLIP_TEST_HELP, detection_config, detection_options, positive_int
 
 
 
@@ -60,7 +60,7 @@ def configure(parser):
     parser.add_argument("--threads", type=int, default=0, help="torch threads (default: all cores)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--flip-test", action="store_true", help=FLIP_TEST_HELP)
-    refine_passes_option(parser)
+    detection_options(parser)
 
 
 def run(args) -> int:
@@ -136,7 +136,7 @@ def _real(args, folders) -> dict:
         table = load_split_table(args.split_table) if args.split_table else None
         results = evaluate_real(args.weights, roots, args.negatives, split=split, split_table=table,
                                 config=RealEvalConfig(min_kp_score=args.min_kp_score, flip_test=args.flip_test,
-                                                      **refine_passes_config(args)),
+                                                      **detection_config(args)),
                                 limit=args.limit,
                                 device=args.device, progress=not args.no_progress, sheet=args.sheet,
                                 backend=args.backend, precision=args.precision, cache_dir=args.cache_dir)

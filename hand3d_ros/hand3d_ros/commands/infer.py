@@ -11,7 +11,7 @@ A rosbag2 recording (a bag folder, or one ``.mcap`` / ``.db3`` file) gives a pos
 trajectory table, every frame processed in stamp order with the node's tracking and
 smoothing (``hand3d_ros.offline.bag_infer``).
 """
-from hand3d_ros.cli import FLIP_TEST_HELP, CommandError, refine_passes_config, refine_passes_option
+from hand3d_ros.cli import FLIP_TEST_HELP, CommandError, detection_config, detection_options
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 
@@ -33,7 +33,7 @@ def configure(parser):
     parser.add_argument("--threshold", type=float, default=-1.0,
                         help="HandSegNet hand probability threshold (0-1; default: the weights' calibrated one)")
     parser.add_argument("--flip-test", action="store_true", help=FLIP_TEST_HELP)
-    refine_passes_option(parser)
+    detection_options(parser)
     parser.add_argument("--hfov", type=float, default=60.0, help="horizontal field of view for the intrinsics "
                         "guess, degrees (ignored with --calibration)")
     parser.add_argument("--calibration", default=None, help="camera calibration YAML (ROS camera_info format)")
@@ -93,7 +93,7 @@ def _bag(path, args) -> int:
     overrides = {"weights_dir": args.weights or "", "model_config": args.config, "backend": args.backend,
                  "device": args.device, "allow_random_weights": args.allow_random_weights,
                  "handedness": args.hand_side, "max_hands": args.max_hands, "detection_threshold": args.threshold,
-                 "reference_bone_length": args.bone_length, "flip_test": args.flip_test}
+                 "reference_bone_length": args.bone_length, "flip_test": args.flip_test, **detection_config(args)}
     try:
         p = node_parameters(overrides)
         config = BagInferConfig.from_node_params(p, image_topic=args.image_topic, markers=args.markers,
@@ -139,7 +139,7 @@ def _estimator(args):
 
     pipeline_config = PipelineConfig(detection_threshold=args.threshold, max_hands=args.max_hands,
                                      handedness=args.hand_side, flip_test=args.flip_test,
-                                     **refine_passes_config(args))
+                                     **detection_config(args))
     try:
         pipeline = load_pipeline(weights_dir=args.weights, config=args.config,
                                  allow_random_weights=args.allow_random_weights, backend=args.backend,

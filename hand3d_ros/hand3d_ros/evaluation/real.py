@@ -82,6 +82,8 @@ class RealEvalConfig:
     ignore_fraction: float = field(default=0.25, metadata={
         "help": "an unmatched prediction whose window is at least this much teacher-ignore is not false; [0, 1]"})
     max_hands: int = field(default=2, metadata={"help": "most hands the pipeline reports per photo; [1, 8]"})
+    extra_candidates: int = field(default=PipelineConfig.extra_candidates, metadata={
+        "help": "mask components posed beyond max_hands, the best kept (PipelineConfig.extra_candidates); [0, 6]"})
     detection_threshold: float = field(default=-1.0, metadata={
         "help": "HandSegNet probability threshold of the pipeline; (0, 1), or -1: the weights' calibrated one"})
     flip_test: bool = field(default=False, metadata={"help": "PoseNet on each crop and its mirror, averaged (PipelineConfig.flip_test)"})
@@ -100,6 +102,7 @@ class RealEvalConfig:
             (1.0 <= self.crop_margin <= 3.0, "crop_margin must be in [1, 3]"),
             (0.0 <= self.ignore_fraction <= 1.0, "ignore_fraction must be in [0, 1]"),
             (1 <= self.max_hands <= 8, "max_hands must be in [1, 8]"),
+            (0 <= self.extra_candidates <= 6, "extra_candidates must be in [0, 6]"),
             (0 <= self.refine_passes <= 3, "refine_passes must be in [0, 3]"),
             (0.0 < self.refine_max_overlap <= 1.0, "refine_max_overlap must be in (0, 1]"),
             (is_detection_threshold(self.detection_threshold),
@@ -526,7 +529,9 @@ def score_photos(pipeline, opened: Sequence, photos: Sequence, config: RealEvalC
     from hand3d_ros.inference.estimator import HandEstimator, image_estimator_config
 
     estimator_config = image_estimator_config(PipelineConfig(detection_threshold=config.detection_threshold,
-                                                             max_hands=config.max_hands, flip_test=config.flip_test,
+                                                             max_hands=config.max_hands,
+                                                             extra_candidates=config.extra_candidates,
+                                                             flip_test=config.flip_test,
                                                              refine_passes=config.refine_passes,
                                                              refine_max_overlap=config.refine_max_overlap))
     if not gated:

@@ -269,6 +269,9 @@ class BenchSettings:
     """Where exported graphs and engines are cached."""
     flip_test: bool = False
     """PoseNet also on each crop's mirror image (``PipelineConfig.flip_test``)."""
+    extra_candidates: Optional[int] = None
+    """Mask components posed beyond the most hands (``PipelineConfig.extra_candidates``;
+    None: its default)."""
     refine_passes: Optional[int] = None
     """Re-crops around each detected hand's keypoints (``PipelineConfig.refine_passes``;
     None: its default)."""
@@ -455,10 +458,11 @@ def run_bench(settings: BenchSettings, log: Callable[[str], None] = print) -> Be
     try:
         for config in settings.configs:
             model_set = _model_set(config, settings)
-            refine = {name: getattr(settings, name) for name in ("refine_passes", "refine_max_overlap")
+            chosen = {name: getattr(settings, name) for name in ("extra_candidates", "refine_passes", "refine_max_overlap")
                       if getattr(settings, name) is not None}
-            pipeline_config = PipelineConfig(flip_test=settings.flip_test, **refine)
-            report.notes.append(f"{config}: refine_passes {pipeline_config.refine_passes}, refine_max_overlap "
+            pipeline_config = PipelineConfig(flip_test=settings.flip_test, **chosen)
+            report.notes.append(f"{config}: extra_candidates {pipeline_config.extra_candidates}, refine_passes "
+                                f"{pipeline_config.refine_passes}, refine_max_overlap "
                                 f"{pipeline_config.refine_max_overlap:g} (PoseNet again per detected hand whose "
                                 "keypoint crop overlaps its crop by at most that IoU)")
             if model_set.random:

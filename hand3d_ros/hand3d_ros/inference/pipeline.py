@@ -9,7 +9,7 @@ between the networks except the small per-hand results at the end:
 1. preprocess: ``rgb / 255 - 0.5`` (from the weights' metadata), NCHW;
 2. HandSegNet on the frame resized to its input size -> hand probability;
 3. hand components (the connected component holding each probability peak, up to
-   ``max_hands``) -> boxes -> square crops (margin, scale limits, fallback); an elongated
+   ``max_hands + extra_candidates``) -> boxes -> square crops (margin, scale limits, fallback); an elongated
    component with a neck (two touching hands, ``core.split``) is also cropped as its two
    parts, which replace it when PoseNet is surer of both (step 5);
 4. crops of S x S cut from the full-resolution frame by grid sampling (from a 2x-pooled
@@ -22,7 +22,9 @@ between the networks except the small per-hand results at the end:
    (smaller weak-perspective residual) wins;
 7. the hand's score: with weights that carry a hand confidence
    (:mod:`hand3d_ros.core.hand_confidence`), P(real hand) from its mean keypoint score and
-   its component's HandSegNet peak, else the peak (the estimator's tracker gates on it).
+   its component's HandSegNet peak, else the peak (the estimator's tracker gates on it);
+   the ``max_hands`` best of each frame are kept, and re-cropped around their keypoints
+   (``refine_passes``, steps 4-7 again).
 
 Tracking reuses crops (:meth:`HandPosePipeline.pose_in_boxes`) and skips steps 2-3.
 """
@@ -108,8 +110,15 @@ class PipelineConfig:
     """Hand probability above which a HandSegNet pixel is hand; (0, 1), or <= 0: the
     weights' calibrated value (:func:`resolve_detection_threshold`)."""
     max_hands: int = 1
-    """Most mask components per frame (best peak first); [1, 8]. A component cut into two
-    touching hands gives two (the estimator's tracker keeps at most its own max_hands)."""
+    """Most hands per frame; [1, 8]. A component cut into two touching hands gives two."""
+    extra_candidates: int = 0
+    """Mask components posed beyond ``max_hands`` (the next best HandSegNet peaks); of all
+    posed, the ``max_hands`` with the best hand score are kept (before re-cropping). A face
+    or a bare arm whose peak beats a real hand's then no longer takes its place: on the
+    real test photos of people 1-3 m away this finds more hands (README: accuracy against
+    speed). Costs a PoseNet + PosePrior run per extra component a frame's mask actually
+    has, which on the CPU makes the detect step slower than MediaPipe Hands': off by
+    default; [0, 6]."""
     min_hand_area_px: int = 16
     """Smallest component, pixels of HandSegNet's input; >= 0."""
     connectivity: int = 8
@@ -318,7 +327,7 @@ class HandPosePipeline:
         timer.lap("handsegnet")
 
         cfg = self.config
-        comps = hand_components(prob, threshold=self.detection_threshold, max_hands=cfg.max_hands,
+        comps = hand_components(prob, threshold=self.detection_threshold, max_hands=cfg.max_hands + cfg.extra_candidates,
                                 min_area_px=cfg.min_hand_area_px, connectivity=cfg.connectivity)
         box = torch.as_tensor(comps.box, device=images.device, dtype=torch.float32)  # (N, K, 4) seg px
         valid = torch.as_tensor(comps.valid, device=images.device)
@@ -338,7 +347,7 @@ class HandPosePipeline:
 
         hands = self._pose(patches, crops, frame_idx[rows], timer, hand_side,
                            peaks=peak[frame_idx, comp_idx][rows], components=comp_idx[rows])
-        hands = _wholes_or_parts(hands, len(frame_idx), split_rows)
+        hands = _best_per_frame(_wholes_or_parts(hands, len(frame_idx), split_rows), cfg.max_hands)
         for _ in range(cfg.refine_passes):
             hands = self._refine(images, hands, timer, hand_side)
         results = self._collect(hands, n, timer, detected=True)
@@ -629,6 +638,19 @@ def _wholes_or_parts(hands: List[HandResult], m: int, split_rows: Sequence[int])
             keep[row] = None
             keep.extend((first, second))
     return [hand for hand in keep if hand is not None]
+
+
+def _best_per_frame(hands: List[HandResult], max_hands: int) -> List[HandResult]:
+    """The ``max_hands`` hands of each frame with the highest :attr:`HandResult.score`
+    (order otherwise kept)."""
+    ranked = sorted(range(len(hands)), key=lambda i: -hands[i].score)
+    kept, per_frame = set(), {}
+    for i in ranked:
+        frame = hands[i].frame
+        if per_frame.get(frame, 0) < max_hands:
+            per_frame[frame] = per_frame.get(frame, 0) + 1
+            kept.add(i)
+    return [hand for i, hand in enumerate(hands) if i in kept]
 
 
 def weak_perspective_residual(w_rel: torch.Tensor, uv: torch.Tensor, score: torch.Tensor) -> torch.Tensor:

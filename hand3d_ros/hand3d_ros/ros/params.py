@@ -77,6 +77,10 @@ PARAMS = (
           min=-1.0, max=1.0),
     Param("min_hand_area_px", 16, "Smallest hand mask component considered a hand, pixels of the network input.", min=1, max=100000),
     Param("max_hands", 2, "Most hands estimated per frame.", min=1, max=8),
+    Param("extra_candidates", 0, "Hand mask components posed beyond max_hands (next best HandSegNet peaks); the "
+          "max_hands with the best hand score are kept, so a face or arm that HandSegNet rates above a real hand "
+          "does not take its place: more hands found (distant people), for a PoseNet run per extra component a "
+          "frame actually has (README: accuracy against speed).", min=0, max=6),
     Param("split_min_aspect", 1.5, "A hand mask component at least this elongated (long side / short side) is "
           "checked for two touching hands and, when PoseNet is surer of both parts, reported as two; 0: never.",
           min=0.0, max=10.0),

@@ -9,10 +9,11 @@ from hand3d_ros.inference.model_set import SHIPPED_WEIGHTS_DIR
 
 pytestmark = pytest.mark.ros
 
-# The shipped weights on the real clip (`hand3d demo --backend torch`, FP32): 0.88 of its
-# hands found, 2D median 7.9 px (320x240 frames). Bounds with room for the frames a loaded
-# machine drops (the rate counts processed frames only).
-REAL_CLIP_MIN_FOUND, REAL_CLIP_MAX_MEDIAN_PX = 0.75, 11.0
+# The shipped weights on the real clip (`hand3d demo --backend torch`, FP32), two runs:
+# 0.79 and 0.83 of its hands found (30 of 38 processed frames, 40 of 48), 2D median 6.5 and
+# 8.2 px (320x240 frames). Bounds with room for the frames a loaded machine drops (the rate
+# counts processed frames only, and which frames are dropped changes it).
+REAL_CLIP_MIN_FOUND, REAL_CLIP_MAX_MEDIAN_PX = 0.7, 11.0
 pytest.importorskip("rclpy")
 pytest.importorskip("hand3d_msgs.msg")
 

@@ -264,6 +264,8 @@ def test_config_ranges():
         RealEvalConfig(refine_passes=4)
     with pytest.raises(ValueError, match="refine_max_overlap"):
         RealEvalConfig(refine_max_overlap=0.0)
+    with pytest.raises(ValueError, match="extra_candidates"):
+        RealEvalConfig(extra_candidates=7)
 
 
 # ------------------------------------------------------------------ split by source
@@ -439,11 +441,13 @@ def test_eval_real_command_runs_the_pipeline_once_per_photo(weights, real_dirs, 
     defaults = PipelineConfig()
     assert results["settings"]["refine_passes"] == defaults.refine_passes  # the pipeline's defaults
     assert results["settings"]["refine_max_overlap"] == defaults.refine_max_overlap
+    assert results["settings"]["extra_candidates"] == defaults.extra_candidates
     assert sheet.stat().st_size > 1000
     assert main(["eval", "--weights", str(weights), "--real", str(hands), "--json", str(out), "--no-progress",
-                 "--threads", "1", "--refine-passes", "2", "--refine-max-overlap", "0.4"]) == 0
+                 "--threads", "1", "--refine-passes", "2", "--refine-max-overlap", "0.4", "--extra-candidates", "2"]) == 0
     settings = json.loads(out.read_text())["real"]["settings"]
     assert settings["refine_passes"] == 2 and settings["refine_max_overlap"] == 0.4
+    assert settings["extra_candidates"] == 2
     with pytest.raises(SystemExit):  # argparse: one line, exit 2
         main(["eval", "--weights", str(weights), "--real", str(hands), "--refine-max-overlap", "0"])
 

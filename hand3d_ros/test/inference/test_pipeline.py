@@ -327,3 +327,61 @@ def test_refinement_skips_hands_whose_keypoint_crop_overlaps_their_crop(model_se
         for hand in hands:
             redone = overlap[hand.component] <= limit
             assert np.allclose(hand.crop_box, first[hand.component].crop_box) != redone, (limit, hand.component)
+
+
+class _ThreeBlobHandSegNet(TorchBackend):
+    """The real random-weight networks, except that HandSegNet sees three separate round
+    blobs whose peaks fall from left to right, and PoseNet's batch sizes are recorded."""
+
+    PEAK_LOGITS = (6.0, 4.0, 2.0)
+
+    def __init__(self, model_set):
+        super().__init__(model_set)
+        self.posenet_batches = []
+
+    def handsegnet(self, images):
+        n, _, h, w = images.shape
+        vv, uu = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+        logit = torch.full((h, w), -8.0)
+        for k, peak in enumerate(self.PEAK_LOGITS):
+            blob = (uu - w * (k + 1) / 4) ** 2 + (vv - h / 2) ** 2 <= (h / 8) ** 2
+            logit = torch.where(blob, torch.tensor(peak), logit)
+        return torch.stack([-logit, logit])[None].expand(n, -1, -1, -1)
+
+    def posenet(self, crops):
+        self.posenet_batches.append(crops.shape[0])
+        return super().posenet(crops)
+
+
+def test_extra_candidates_are_posed_and_the_best_scored_hands_kept(model_set):
+    """extra_candidates: the components beyond max_hands are posed too, and the frame keeps
+    the max_hands hands with the best score, whatever their HandSegNet peak."""
+    from hand3d_ros.core.hand_confidence import HandConfidence
+
+    backend = _ThreeBlobHandSegNet(model_set)
+    frame = _frames(1, 240, 320)[0]
+    centres_u = [320 * (k + 1) / 4 for k in range(3)]  # blobs by falling peak
+
+    def run(max_hands, extra_candidates):
+        pipe = HandPosePipeline(backend, model_set, PipelineConfig(
+            refine_passes=0, detection_threshold=0.5, max_hands=max_hands, extra_candidates=extra_candidates))
+        # a hand confidence that ranks the hands against their peaks (the lowest peak scores best)
+        pipe.hand_confidences = {flip: HandConfidence(keypoint_scale=0.0, peak_scale=-20.0, bias=18.0)
+                                 for flip in (False, True)}
+        backend.posenet_batches.clear()
+        hands = pipe(frame).hands
+        blobs = [int(np.argmin([abs((h.crop_box[0] + h.crop_box[2]) / 2 - u) for u in centres_u])) for h in hands]
+        return hands, blobs
+
+    hands, blobs = run(3, 0)
+    assert backend.posenet_batches == [3] and sorted(blobs) == [0, 1, 2]
+    peaks = {blob: hand.peak for hand, blob in zip(hands, blobs)}
+    assert peaks[0] > peaks[1] > peaks[2]
+    assert blobs == [2, 1, 0]  # reported best score first
+
+    assert run(1, 0)[1] == [0] and backend.posenet_batches == [1]  # the best peak only
+    assert run(1, 1)[1] == [1] and backend.posenet_batches == [2]  # the better scored of two
+    assert run(1, 2)[1] == [2] and backend.posenet_batches == [3]
+    assert run(1, 6)[1] == [2] and backend.posenet_batches == [3]  # never more than the mask's components
+    assert run(2, 1)[1] == [2, 1]
+    assert run(2, 0)[1] == [1, 0]
