@@ -329,15 +329,11 @@ def test_refinement_skips_hands_whose_keypoint_crop_overlaps_their_crop(model_se
             assert np.allclose(hand.crop_box, first[hand.component].crop_box) != redone, (limit, hand.component)
 
 
-class _ThreeBlobHandSegNet(TorchBackend):
-    """The real random-weight networks, except that HandSegNet sees three separate round
-    blobs whose peaks fall from left to right, and PoseNet's batch sizes are recorded."""
+class _ThreeBlobHandSegNet(_PaintedHandSegNet):
+    """As :class:`_PaintedHandSegNet`, but HandSegNet sees three separate round blobs whose
+    peaks fall from left to right."""
 
     PEAK_LOGITS = (6.0, 4.0, 2.0)
-
-    def __init__(self, model_set):
-        super().__init__(model_set)
-        self.posenet_batches = []
 
     def handsegnet(self, images):
         n, _, h, w = images.shape
@@ -347,10 +343,6 @@ class _ThreeBlobHandSegNet(TorchBackend):
             blob = (uu - w * (k + 1) / 4) ** 2 + (vv - h / 2) ** 2 <= (h / 8) ** 2
             logit = torch.where(blob, torch.tensor(peak), logit)
         return torch.stack([-logit, logit])[None].expand(n, -1, -1, -1)
-
-    def posenet(self, crops):
-        self.posenet_batches.append(crops.shape[0])
-        return super().posenet(crops)
 
 
 def test_extra_candidates_are_posed_and_the_best_scored_hands_kept(model_set):
