@@ -162,6 +162,18 @@ def box_iou(a, b) -> float:
     return float(inter / union) if union > 0 else 0.0
 
 
+def box_containment(a, b) -> float:
+    """How much of box ``a`` lies inside box ``b``: their intersection over ``a``'s area
+    (boxes [u_min, v_min, u_max, v_max], pixels); 0 if ``a`` is empty or they do not meet."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    iw = min(a[2], b[2]) - max(a[0], b[0])
+    ih = min(a[3], b[3]) - max(a[1], b[1])
+    area_a = (a[2] - a[0]) * (a[3] - a[1])
+    if iw <= 0 or ih <= 0 or area_a <= 0:
+        return 0.0
+    return float(iw * ih / area_a)
+
+
 class Track:
     """One tracked hand.
 

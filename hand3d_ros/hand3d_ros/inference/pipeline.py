@@ -49,7 +49,7 @@ from hand3d_ros.core.preprocess import ResizeInfo
 from hand3d_ros.core.side_calibration import METADATA_KEY as SIDE_CALIBRATION
 from hand3d_ros.core.side_calibration import SideCalibration
 from hand3d_ros.core.split import SplitConfig, is_elongated, split_component
-from hand3d_ros.core.tracking import box_iou
+from hand3d_ros.core.tracking import box_containment, box_iou
 from hand3d_ros.inference.backends.base import Backend
 from hand3d_ros.inference.model_set import ModelSet
 
@@ -139,6 +139,12 @@ class PipelineConfig:
     part of the hand gives a crop of the wrong size; one pass fixes most of it. Costs one
     more PoseNet + PosePrior run per re-cropped hand per pass (``refine_max_overlap``
     chooses which); [0, 3]."""
+    duplicate_max_containment: float = 0.6
+    """After re-cropping, a hand whose crop and the crop of a better-scored hand of the same
+    frame overlap by at least this share of the smaller crop is dropped as a second
+    detection of that hand (a mask in two parts over one hand: one crop ends up inside the
+    other, or both around the same keypoints); (0, 1], 1: only a crop wholly inside the
+    other."""
     refine_min_keypoint_score: float = 0.3
     """Keypoints with at least this score define a refined crop; [0, 1]."""
     refine_min_keypoints: int = 10
@@ -350,6 +356,7 @@ class HandPosePipeline:
         hands = _best_per_frame(_wholes_or_parts(hands, len(frame_idx), split_rows), cfg.max_hands)
         for _ in range(cfg.refine_passes):
             hands = self._refine(images, hands, timer, hand_side)
+        hands = _without_duplicates(hands, cfg.duplicate_max_containment)
         results = self._collect(hands, n, timer, detected=True)
         if keep_mask:
             self._attach_masks(results, comps, frame_idx, comp_idx, prob, (height, width))
@@ -651,6 +658,20 @@ def _best_per_frame(hands: List[HandResult], max_hands: int) -> List[HandResult]
             per_frame[frame] = per_frame.get(frame, 0) + 1
             kept.add(i)
     return [hand for i, hand in enumerate(hands) if i in kept]
+
+
+def _without_duplicates(hands: List[HandResult], max_containment: float) -> List[HandResult]:
+    """``hands`` without those whose crop overlaps the crop of a better-scored hand of the
+    same frame by at least ``max_containment`` of the smaller of the two (order otherwise kept)."""
+    def overlap(a, b):
+        return max(box_containment(a.crop_box, b.crop_box), box_containment(b.crop_box, a.crop_box))
+
+    ranked = sorted(range(len(hands)), key=lambda i: -hands[i].score)
+    kept: List[int] = []
+    for i in ranked:
+        if not any(hands[j].frame == hands[i].frame and overlap(hands[i], hands[j]) >= max_containment for j in kept):
+            kept.append(i)
+    return [hand for i, hand in enumerate(hands) if i in set(kept)]
 
 
 def weak_perspective_residual(w_rel: torch.Tensor, uv: torch.Tensor, score: torch.Tensor) -> torch.Tensor:

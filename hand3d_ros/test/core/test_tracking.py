@@ -9,6 +9,7 @@ from hand3d_ros.core.tracking import (
     Detection,
     HandTracker,
     TrackerConfig,
+    box_containment,
     box_iou,
 )
 
@@ -32,6 +33,14 @@ def test_box_iou():
     assert box_iou([0, 0, 10, 10], [0, 0, 10, 10]) == pytest.approx(1.0)
     assert box_iou([0, 0, 10, 10], [5, 0, 15, 10]) == pytest.approx(50 / 150)
     assert box_iou([0, 0, 10, 10], [20, 20, 30, 30]) == 0.0
+
+
+def test_box_containment_is_the_share_of_the_first_box_inside_the_second():
+    assert box_containment([2, 2, 4, 4], [0, 0, 10, 10]) == pytest.approx(1.0)
+    assert box_containment([0, 0, 10, 10], [2, 2, 4, 4]) == pytest.approx(4 / 100)
+    assert box_containment([0, 0, 10, 10], [5, 0, 15, 10]) == pytest.approx(0.5)
+    assert box_containment([0, 0, 10, 10], [20, 20, 30, 30]) == 0.0
+    assert box_containment([3, 3, 3, 8], [0, 0, 10, 10]) == 0.0  # empty
 
 
 def test_two_moving_hands_keep_their_ids():

@@ -377,3 +377,23 @@ def test_extra_candidates_are_posed_and_the_best_scored_hands_kept(model_set):
     assert run(1, 6)[1] == [2] and backend.posenet_batches == [3]  # never more than the mask's components
     assert run(2, 1)[1] == [2, 1]
     assert run(2, 0)[1] == [1, 0]
+
+
+def test_a_hand_whose_crop_and_a_better_scored_ones_overlap_is_a_duplicate():
+    from hand3d_ros.inference.pipeline import HandResult, _without_duplicates
+
+    def hand(box, score, frame=0):
+        zeros = np.zeros((21, 3))
+        return HandResult(crop_box=np.array(box, dtype=float), uv=np.zeros((21, 2)), uv_score=np.full(21, 0.5),
+                          score=score, hand_side=1, p_right=0.5, w_rel=zeros, w_c=zeros, R=np.eye(3), frame=frame)
+
+    whole = hand([0, 0, 100, 100], 0.9)
+    fingers = hand([40, 0, 90, 50], 0.6)            # wholly inside the whole hand's crop
+    beside = hand([80, 0, 180, 100], 0.7)           # a fifth of it inside: another hand
+    other_frame = hand([40, 0, 90, 50], 0.6, frame=1)
+    kept = _without_duplicates([fingers, whole, beside, other_frame], max_containment=0.8)
+    assert kept == [whole, beside, other_frame]      # order kept
+    # the better-scored hand stays, also when its crop is the one inside
+    assert _without_duplicates([hand([0, 0, 100, 100], 0.5), fingers], 0.8) == [fingers]
+    assert len(_without_duplicates([whole, beside], max_containment=0.2)) == 1
+    assert len(_without_duplicates([whole, fingers], max_containment=1.0)) == 1  # wholly inside: still dropped
