@@ -148,16 +148,21 @@ class Detection:
             self.xyz = np.asarray(self.xyz, dtype=np.float64).reshape(NUM_KEYPOINTS, 3)
 
 
-def box_iou(a, b) -> float:
-    """Intersection over union of two boxes [u_min, v_min, u_max, v_max] (pixels); 0 if either is empty."""
+def _box_areas(a, b):
+    """``(intersection, area of a, area of b)`` of two boxes [u_min, v_min, u_max, v_max]
+    (pixels); the intersection is 0 when they do not meet."""
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     iw = min(a[2], b[2]) - max(a[0], b[0])
     ih = min(a[3], b[3]) - max(a[1], b[1])
-    if iw <= 0 or ih <= 0:
+    inter = iw * ih if iw > 0 and ih > 0 else 0.0
+    return inter, (a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1])
+
+
+def box_iou(a, b) -> float:
+    """Intersection over union of two boxes [u_min, v_min, u_max, v_max] (pixels); 0 if either is empty."""
+    inter, area_a, area_b = _box_areas(a, b)
+    if inter <= 0:
         return 0.0
-    inter = iw * ih
-    area_a = (a[2] - a[0]) * (a[3] - a[1])
-    area_b = (b[2] - b[0]) * (b[3] - b[1])
     union = area_a + area_b - inter
     return float(inter / union) if union > 0 else 0.0
 
@@ -165,13 +170,8 @@ def box_iou(a, b) -> float:
 def box_containment(a, b) -> float:
     """How much of box ``a`` lies inside box ``b``: their intersection over ``a``'s area
     (boxes [u_min, v_min, u_max, v_max], pixels); 0 if ``a`` is empty or they do not meet."""
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    iw = min(a[2], b[2]) - max(a[0], b[0])
-    ih = min(a[3], b[3]) - max(a[1], b[1])
-    area_a = (a[2] - a[0]) * (a[3] - a[1])
-    if iw <= 0 or ih <= 0 or area_a <= 0:
-        return 0.0
-    return float(iw * ih / area_a)
+    inter, area_a, _ = _box_areas(a, b)
+    return float(inter / area_a) if inter > 0 and area_a > 0 else 0.0
 
 
 class Track:

@@ -9,9 +9,9 @@ between the networks except the small per-hand results at the end:
 1. preprocess: ``rgb / 255 - 0.5`` (from the weights' metadata), NCHW;
 2. HandSegNet on the frame resized to its input size -> hand probability;
 3. hand components (the connected component holding each probability peak, up to
-   ``max_hands + extra_candidates``) -> boxes -> square crops (margin, scale limits, fallback); an elongated
-   component with a neck (two touching hands, ``core.split``) is also cropped as its two
-   parts, which replace it when PoseNet is surer of both (step 5);
+   ``max_hands + extra_candidates``) -> boxes -> square crops (margin, scale limits,
+   fallback); an elongated component with a neck (two touching hands, ``core.split``) is
+   also cropped as its two parts, which replace it when PoseNet is surer of both (step 5);
 4. crops of S x S cut from the full-resolution frame by grid sampling (from a 2x-pooled
    copy when the crop shrinks the image by more than ``antialias_below_scale``);
 5. PoseNet -> K score maps (averaged with those of the mirrored crop, flipped back, when
@@ -333,7 +333,8 @@ class HandPosePipeline:
         timer.lap("handsegnet")
 
         cfg = self.config
-        comps = hand_components(prob, threshold=self.detection_threshold, max_hands=cfg.max_hands + cfg.extra_candidates,
+        comps = hand_components(prob, threshold=self.detection_threshold,
+                                max_hands=cfg.max_hands + cfg.extra_candidates,
                                 min_area_px=cfg.min_hand_area_px, connectivity=cfg.connectivity)
         box = torch.as_tensor(comps.box, device=images.device, dtype=torch.float32)  # (N, K, 4) seg px
         valid = torch.as_tensor(comps.valid, device=images.device)
@@ -647,17 +648,24 @@ def _wholes_or_parts(hands: List[HandResult], m: int, split_rows: Sequence[int])
     return [hand for hand in keep if hand is not None]
 
 
+def _keep_best_first(hands: List[HandResult], accept) -> List[HandResult]:
+    """Walk ``hands`` by falling :attr:`HandResult.score` and keep each one that
+    ``accept(hand, kept)`` allows, ``kept`` being the hands of its frame kept so far;
+    the kept hands in their original order."""
+    kept: dict = {}  # frame -> kept hands of that frame
+    chosen = set()
+    for i in sorted(range(len(hands)), key=lambda i: -hands[i].score):
+        same_frame = kept.setdefault(hands[i].frame, [])
+        if accept(hands[i], same_frame):
+            same_frame.append(hands[i])
+            chosen.add(i)
+    return [hand for i, hand in enumerate(hands) if i in chosen]
+
+
 def _best_per_frame(hands: List[HandResult], max_hands: int) -> List[HandResult]:
     """The ``max_hands`` hands of each frame with the highest :attr:`HandResult.score`
     (order otherwise kept)."""
-    ranked = sorted(range(len(hands)), key=lambda i: -hands[i].score)
-    kept, per_frame = set(), {}
-    for i in ranked:
-        frame = hands[i].frame
-        if per_frame.get(frame, 0) < max_hands:
-            per_frame[frame] = per_frame.get(frame, 0) + 1
-            kept.add(i)
-    return [hand for i, hand in enumerate(hands) if i in kept]
+    return _keep_best_first(hands, lambda hand, kept: len(kept) < max_hands)
 
 
 def _without_duplicates(hands: List[HandResult], max_containment: float) -> List[HandResult]:
@@ -666,12 +674,7 @@ def _without_duplicates(hands: List[HandResult], max_containment: float) -> List
     def overlap(a, b):
         return max(box_containment(a.crop_box, b.crop_box), box_containment(b.crop_box, a.crop_box))
 
-    ranked = sorted(range(len(hands)), key=lambda i: -hands[i].score)
-    kept: List[int] = []
-    for i in ranked:
-        if not any(hands[j].frame == hands[i].frame and overlap(hands[i], hands[j]) >= max_containment for j in kept):
-            kept.append(i)
-    return [hand for i, hand in enumerate(hands) if i in set(kept)]
+    return _keep_best_first(hands, lambda hand, kept: all(overlap(hand, other) < max_containment for other in kept))
 
 
 def weak_perspective_residual(w_rel: torch.Tensor, uv: torch.Tensor, score: torch.Tensor) -> torch.Tensor:
