@@ -43,6 +43,10 @@ def configure(parser):
                         help="fit for the pipeline with flip_test on (PoseNet also on the mirrored crops); "
                              "stored beside the flip_test-off fit (calibration.side_flip_test, "
                              "calibration.detection_flip_test)")
+    parser.add_argument("--side-crops", choices=("pipeline", "teacher"), default="pipeline",
+                        help="the hand side is fitted on the hands the pipeline finds, cut as it cuts them "
+                             "(pipeline, the default: what the node sees), or on windows around every "
+                             "teacher hand's keypoints (teacher)")
     parser.add_argument("--write", action="store_true", help="store the calibration in WEIGHTS/posenet.pt")
 
 
@@ -73,7 +77,8 @@ def run(args) -> int:
         raise CommandError("--detection-thresholds needs --max-false-per-hand-free and values in (0, 1)")
     flip_test = args.flip_test
     try:
-        cues = collect_side_cues(args.weights, args.real, args.split, args.limit, RealEvalConfig(flip_test=flip_test))
+        cues = collect_side_cues(args.weights, args.real, args.split, args.limit, RealEvalConfig(flip_test=flip_test),
+                                 side_crops=args.side_crops)
         runs = [collect_detections(args.weights, list(args.real) + list(args.negatives), args.split, args.limit,
                                    RealEvalConfig(detection_threshold=t, flip_test=flip_test)) for t in thresholds]
         runs = {d["detection_threshold"]: d for d in runs}  # -1 resolved to the weights' threshold
@@ -82,8 +87,8 @@ def run(args) -> int:
     if len(cues["head"]) < 20 or cues["is_right"].all() or not cues["is_right"].any():
         raise CommandError(f"{len(cues['head'])} hands with side cues (both sides needed, at least 20): "
                            "more labelled photos, or weights with a side head")
-    source = (", ".join(os.path.basename(os.path.normpath(r)) for r in args.real) + f" ({args.split}"
-              + (", flip_test)" if flip_test else ")"))
+    source = (", ".join(os.path.basename(os.path.normpath(r)) for r in args.real)
+              + f" ({args.split}, {args.side_crops} crops" + (", flip_test)" if flip_test else ")"))
     cal, report = fit_and_report(cues, source)
     print(f"{report['hands']} hands; side accuracy: raw {report['accuracy_raw']:.3f}, "
           f"head alone {report['accuracy_head']:.3f}, calibrated {report['accuracy_calibrated']:.3f}")

@@ -113,6 +113,13 @@ class RealEvalConfig:
             if not ok:
                 raise ValueError(message)
 
+    def pipeline_config(self, **overrides) -> PipelineConfig:
+        """The :class:`PipelineConfig` these settings run (``overrides``: further fields)."""
+        return PipelineConfig(detection_threshold=self.detection_threshold, max_hands=self.max_hands,
+                              extra_candidates=self.extra_candidates, flip_test=self.flip_test,
+                              refine_passes=self.refine_passes, refine_max_overlap=self.refine_max_overlap,
+                              **overrides)
+
 
 # ------------------------------------------------------------------ pure geometry + metrics
 
@@ -528,12 +535,7 @@ def score_photos(pipeline, opened: Sequence, photos: Sequence, config: RealEvalC
     """
     from hand3d_ros.inference.estimator import HandEstimator, image_estimator_config
 
-    estimator_config = image_estimator_config(PipelineConfig(detection_threshold=config.detection_threshold,
-                                                             max_hands=config.max_hands,
-                                                             extra_candidates=config.extra_candidates,
-                                                             flip_test=config.flip_test,
-                                                             refine_passes=config.refine_passes,
-                                                             refine_max_overlap=config.refine_max_overlap))
+    estimator_config = image_estimator_config(config.pipeline_config())
     if not gated:
         estimator_config.tracker = replace(estimator_config.tracker, min_hand_score=0.0, min_mean_keypoint_score=0.0)
     estimator = HandEstimator(pipeline, estimator_config)
