@@ -17,14 +17,15 @@ between the networks except the small per-hand results at the end:
 5. PoseNet -> K score maps (averaged with those of the mirrored crop, flipped back, when
    ``flip_test``); sub-pixel decoding -> uv in crop pixels and a score per keypoint;
    uncropped to pixels of the input image;
-6. PosePrior -> w_c and R; ``w_rel = flip(w_c) @ R``, re-rooted so the wrist is exactly 0. With ``handedness='auto'`` both
-   sides are lifted in one batch and the side whose w_rel explains the 2D keypoints better
-   (smaller weak-perspective residual) wins;
-7. the hand's score: with weights that carry a hand confidence
+6. the hand's score: with weights that carry a hand confidence
    (:mod:`hand3d_ros.core.hand_confidence`), P(real hand) from its mean keypoint score and
    its component's HandSegNet peak, else the peak (the estimator's tracker gates on it);
-   the ``max_hands`` best of each frame are kept, and re-cropped around their keypoints
-   (``refine_passes``, steps 4-7 again).
+   the ``max_hands`` best of each frame are kept, re-cropped around their keypoints
+   (``refine_passes``, steps 4-6 again), and a second detection of a hand is dropped;
+7. PosePrior on the hands kept (choosing them needs no 3D) -> w_c and R;
+   ``w_rel = flip(w_c) @ R``, re-rooted so the wrist is exactly 0. With ``handedness='auto'``
+   both sides are lifted in one batch and the side whose w_rel explains the 2D keypoints
+   better (smaller weak-perspective residual) adds its evidence to the side head's.
 
 Tracking reuses crops (:meth:`HandPosePipeline.pose_in_boxes`) and skips steps 2-3.
 """
@@ -233,6 +234,24 @@ class HandResult:
 
 
 @dataclass
+class _Posed:
+    """One hand PoseNet has seen, before PosePrior: what choosing the hands to report
+    needs (the fields of :class:`HandResult` of the same names) and what lifting it
+    needs (``maps``: its (K, s, s) score maps on the backend's device; ``head_logit``:
+    the side head's right-minus-left logit, NaN without a head)."""
+
+    crop_box: np.ndarray
+    uv: np.ndarray
+    uv_score: np.ndarray
+    score: float
+    peak: float
+    frame: int
+    component: int
+    maps: torch.Tensor
+    head_logit: float
+
+
+@dataclass
 class FrameResult:
     """All hands of one frame, best first.
 
@@ -352,13 +371,14 @@ class HandPosePipeline:
         patches = self._cut(images, frame_idx[rows], crops)
         timer.lap("mask_crop")
 
-        hands = self._pose(patches, crops, frame_idx[rows], timer, hand_side,
-                           peaks=peak[frame_idx, comp_idx][rows], components=comp_idx[rows])
-        hands = _best_per_frame(_wholes_or_parts(hands, len(frame_idx), split_rows), cfg.max_hands)
+        posed = self._keypoints(patches, crops, frame_idx[rows], timer,
+                                peaks=peak[frame_idx, comp_idx][rows], components=comp_idx[rows])
+        posed = _best_per_frame(_wholes_or_parts(posed, len(frame_idx), split_rows), cfg.max_hands)
         for _ in range(cfg.refine_passes):
-            hands = self._refine(images, hands, timer, hand_side)
-        hands = _without_duplicates(hands, cfg.duplicate_max_containment)
-        results = self._collect(hands, n, timer, detected=True)
+            posed = self._refine(images, posed, timer)
+        posed = _without_duplicates(posed, cfg.duplicate_max_containment)
+        # Only the hands reported are lifted: choosing them needs no 3D.
+        results = self._collect(self._lift(posed, timer, hand_side), n, timer, detected=True)
         if keep_mask:
             self._attach_masks(results, comps, frame_idx, comp_idx, prob, (height, width))
         return results
@@ -399,8 +419,8 @@ class HandPosePipeline:
         timer.lap("mask_crop")
         if peaks is not None:
             peaks = torch.as_tensor(np.asarray(peaks, dtype=np.float32).reshape(m), device=box.device)
-        hands = self._pose(patches, crops, frame_idx, timer, hand_side, peaks=peaks, components=None)
-        return self._collect(hands, 1, timer, detected=False)[0]
+        posed = self._keypoints(patches, crops, frame_idx, timer, peaks=peaks, components=None)
+        return self._collect(self._lift(posed, timer, hand_side), 1, timer, detected=False)[0]
 
     def posenet(self, patches: torch.Tensor) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
         """PoseNet on (M, 3, S, S) crops as the pipeline runs it (with the mirrored crops
@@ -504,11 +524,14 @@ class HandPosePipeline:
             return None
         return torch.tensor([_SIDES[s] for s in sides], dtype=torch.long, device=device)
 
-    def _pose(self, patches, crops: CropBox, frame_idx, timer: _Timer, hand_side, peaks, components):
+    def _keypoints(self, patches, crops: CropBox, frame_idx, timer: _Timer, peaks, components) -> List[_Posed]:
+        """PoseNet on (M, 3, S, S) ``patches`` cut as ``crops`` (M windows, image pixels) of
+        frames ``frame_idx`` (M,): the M hands' keypoints, scores and side-head logits, not
+        yet lifted. ``peaks`` (M,) HandSegNet peaks or None; ``components`` (M,) mask
+        component indices, or None for crops given from outside (tracking)."""
         m = patches.shape[0]
-        device = patches.device
         if m == 0:
-            for stage in ("posenet", "decode", "poseprior"):
+            for stage in ("posenet", "decode"):
                 timer.lap(stage)
             return []
         maps, side_logits = self.posenet(patches)
@@ -516,19 +539,41 @@ class HandPosePipeline:
         uv_crop, uv_score = self.codec.decode(maps)
         uv = crops.uncrop_uv(uv_crop)
         timer.lap("decode")
+        scores, peaks = self._scores(uv_score.float().mean(dim=1), peaks, detected=components is not None)
+        head_logit = (torch.full((m,), float("nan"), device=maps.device) if side_logits is None
+                      else (side_logits[:, 1] - side_logits[:, 0]).float())
+        host = {k: v.detach().float().cpu().numpy() for k, v in dict(
+            box=crops.to_box(), uv=uv, uv_score=uv_score, score=scores, peak=peaks, head=head_logit).items()}
+        frames = frame_idx.cpu().numpy()
+        comps = components.cpu().numpy() if components is not None else np.full(m, -1)
+        return [_Posed(crop_box=host["box"][i], uv=host["uv"][i], uv_score=host["uv_score"][i],
+                       score=float(host["score"][i]), peak=float(host["peak"][i]), frame=int(frames[i]),
+                       component=int(comps[i]), maps=maps[i], head_logit=float(host["head"][i]))
+                for i in range(m)]
 
+    def _lift(self, posed: List[_Posed], timer: _Timer, hand_side) -> List[HandResult]:
+        """PosePrior on the M ``posed`` hands (one batch): their side (``hand_side``: None
+        for the configured handedness, a side, or one per hand), w_c, R and w_rel."""
+        m = len(posed)
+        if m == 0:
+            timer.lap("poseprior")
+            return []
+        maps = torch.stack([p.maps for p in posed])
+        device = maps.device
+        uv = torch.as_tensor(np.stack([p.uv for p in posed]), device=device)
+        uv_score = torch.as_tensor(np.stack([p.uv_score for p in posed]), device=device)
+        head_logit = torch.tensor([p.head_logit for p in posed], dtype=torch.float32, device=device)
+        if torch.isnan(head_logit).all():
+            head_logit = None  # weights without a side head
         sides = self._sides(m, hand_side, device)
-        head_logit = None if side_logits is None else (side_logits[:, 1] - side_logits[:, 0]).float()
-        nan = torch.full((m,), float("nan"), device=device)
-        cues = torch.stack((nan if head_logit is None else head_logit, nan), dim=1)
+        residual_diff = torch.full((m,), float("nan"), device=device)
         if sides is None:  # auto: lift both sides; the side head's and the lifts' evidence add up
             both = torch.cat([torch.zeros(m, dtype=torch.long, device=device),
                               torch.ones(m, dtype=torch.long, device=device)])
             w_c, rot = self.backend.poseprior(maps.repeat(2, 1, 1, 1), F.one_hot(both, 2).float())
             w_rel = from_canonical(w_c, rot, both)
             residual = weak_perspective_residual(w_rel, uv.repeat(2, 1, 1), uv_score.repeat(2, 1))
-            residual_diff = residual[:m] - residual[m:]
-            cues = torch.stack((cues[:, 0], residual_diff.float()), dim=1)
+            residual_diff = (residual[:m] - residual[m:]).float()
             if head_logit is not None and self.side_calibration is not None:
                 logit = self.side_calibration.logit(head_logit, residual_diff)
             else:
@@ -551,27 +596,19 @@ class HandPosePipeline:
                 head_logit = self.side_calibration.head_only_logit(head_logit)
             p_right = torch.sigmoid(head_logit) if hinted else sides.float()
         w_rel = w_rel - w_rel[:, ROOT:ROOT + 1]  # the network's root is only near 0: make it exact
-        timer.lap("poseprior")
-
-        scores, peaks = self._scores(uv_score.float().mean(dim=1), peaks, detected=components is not None)
-        box = crops.to_box()
         host = {k: v.detach().float().cpu().numpy() for k, v in dict(
-            box=box, uv=uv, uv_score=uv_score, score=scores, peak=peaks, p_right=p_right, w_rel=w_rel, w_c=w_c,
-            R=rot, cues=cues).items()}
-        host_sides = sides.cpu().numpy()
-        frames = frame_idx.cpu().numpy()
-        comps = components.cpu().numpy() if components is not None else np.full(m, -1)
+            p_right=p_right, w_rel=w_rel, w_c=w_c, R=rot, residual=residual_diff, side=sides).items()}
+        timer.lap("poseprior")
         return [
-            HandResult(crop_box=host["box"][i], uv=host["uv"][i], uv_score=host["uv_score"][i],
-                       score=float(host["score"][i]), hand_side=int(host_sides[i]), p_right=float(host["p_right"][i]),
+            HandResult(crop_box=p.crop_box, uv=p.uv, uv_score=p.uv_score, score=p.score,
+                       hand_side=int(host["side"][i]), p_right=float(host["p_right"][i]),
                        w_rel=host["w_rel"][i], w_c=host["w_c"][i], R=host["R"][i],
-                       component=int(comps[i]), frame=int(frames[i]), peak=float(host["peak"][i]),
-                       side_cues=(float(host["cues"][i, 0]), float(host["cues"][i, 1])))
-            for i in range(m)
+                       component=p.component, frame=p.frame, peak=p.peak,
+                       side_cues=(p.head_logit, float(host["residual"][i])))
+            for i, p in enumerate(posed)
         ]
 
-    def _refine(self, images: torch.Tensor, hands: List[HandResult], timer: _Timer,
-                hand_side: Optional[str]) -> List[HandResult]:
+    def _refine(self, images: torch.Tensor, hands: List[_Posed], timer: _Timer) -> List[_Posed]:
         """One refinement pass (:attr:`PipelineConfig.refine_passes`): PoseNet again in a crop
         around each hand's confident keypoints; a hand with too few keeps its result."""
         cfg = self.config
@@ -597,7 +634,7 @@ class HandPosePipeline:
         components = torch.tensor([hands[i].component for i in rows], dtype=torch.long, device=device)
         patches = self._cut(images, frame_idx, sub)
         timer.lap("mask_crop")
-        refined = self._pose(patches, sub, frame_idx, timer, hand_side, peaks=peaks, components=components)
+        refined = self._keypoints(patches, sub, frame_idx, timer, peaks=peaks, components=components)
         out = list(hands)
         for i, hand in zip(rows, refined):
             out[i] = hand
@@ -632,7 +669,7 @@ class HandPosePipeline:
             result.mask = full.cpu().numpy()
 
 
-def _wholes_or_parts(hands: List[HandResult], m: int, split_rows: Sequence[int]) -> List[HandResult]:
+def _wholes_or_parts(hands: List[_Posed], m: int, split_rows: Sequence[int]) -> List[_Posed]:
     """``hands`` holds the M components' hands, then two per split row (its parts): keep
     the parts of a component instead of its whole when PoseNet is more confident (mean
     keypoint score) on both parts than on the whole."""
@@ -648,10 +685,10 @@ def _wholes_or_parts(hands: List[HandResult], m: int, split_rows: Sequence[int])
     return [hand for hand in keep if hand is not None]
 
 
-def _keep_best_first(hands: List[HandResult], accept) -> List[HandResult]:
-    """Walk ``hands`` by falling :attr:`HandResult.score` and keep each one that
-    ``accept(hand, kept)`` allows, ``kept`` being the hands of its frame kept so far;
-    the kept hands in their original order."""
+def _keep_best_first(hands: List[_Posed], accept) -> List[_Posed]:
+    """Walk ``hands`` by falling score and keep each one that ``accept(hand, kept)``
+    allows, ``kept`` being the hands of its frame kept so far; the kept hands in their
+    original order."""
     kept: dict = {}  # frame -> kept hands of that frame
     chosen = set()
     for i in sorted(range(len(hands)), key=lambda i: -hands[i].score):
@@ -662,13 +699,12 @@ def _keep_best_first(hands: List[HandResult], accept) -> List[HandResult]:
     return [hand for i, hand in enumerate(hands) if i in chosen]
 
 
-def _best_per_frame(hands: List[HandResult], max_hands: int) -> List[HandResult]:
-    """The ``max_hands`` hands of each frame with the highest :attr:`HandResult.score`
-    (order otherwise kept)."""
+def _best_per_frame(hands: List[_Posed], max_hands: int) -> List[_Posed]:
+    """The ``max_hands`` hands of each frame with the highest score (order otherwise kept)."""
     return _keep_best_first(hands, lambda hand, kept: len(kept) < max_hands)
 
 
-def _without_duplicates(hands: List[HandResult], max_containment: float) -> List[HandResult]:
+def _without_duplicates(hands: List[_Posed], max_containment: float) -> List[_Posed]:
     """``hands`` without those whose crop overlaps the crop of a better-scored hand of the
     same frame by at least ``max_containment`` of the smaller of the two (order otherwise kept)."""
     def overlap(a, b):

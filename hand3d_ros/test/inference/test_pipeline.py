@@ -219,13 +219,21 @@ def test_a_component_of_two_touching_hands_is_also_posed_as_its_two_parts(model_
     assert len(pipe(_frames(1, 240, 320)[0]).hands) == 1 and backend.posenet_batches == [1]
 
 
+def _posed(box, keypoint_score: float, score: float, frame: int = 0):
+    """A hand as detection chooses among them (before the lift): crop ``box``, every
+    keypoint scored ``keypoint_score``."""
+    from hand3d_ros.inference.pipeline import _Posed
+
+    return _Posed(crop_box=np.array(box, dtype=float), uv=np.zeros((21, 2)), uv_score=np.full(21, keypoint_score),
+                  score=score, peak=float("nan"), frame=frame, component=0, maps=torch.zeros(21, 4, 4),
+                  head_logit=float("nan"))
+
+
 def test_parts_replace_the_whole_only_when_posenet_is_surer_of_both():
-    from hand3d_ros.inference.pipeline import HandResult, _wholes_or_parts
+    from hand3d_ros.inference.pipeline import _wholes_or_parts
 
     def hand(confidence, name):
-        zeros = np.zeros((21, 3))
-        return HandResult(crop_box=np.array([name, 0, 1, 1.0]), uv=np.zeros((21, 2)), uv_score=np.full(21, confidence),
-                          score=0.9, hand_side=1, p_right=0.5, w_rel=zeros, w_c=zeros, R=np.eye(3))
+        return _posed([name, 0, 1, 1.0], confidence, score=0.9)
 
     def names(hands):
         return [h.crop_box[0] for h in hands]
@@ -380,12 +388,10 @@ def test_extra_candidates_are_posed_and_the_best_scored_hands_kept(model_set):
 
 
 def test_a_hand_whose_crop_and_a_better_scored_ones_overlap_is_a_duplicate():
-    from hand3d_ros.inference.pipeline import HandResult, _without_duplicates
+    from hand3d_ros.inference.pipeline import _without_duplicates
 
     def hand(box, score, frame=0):
-        zeros = np.zeros((21, 3))
-        return HandResult(crop_box=np.array(box, dtype=float), uv=np.zeros((21, 2)), uv_score=np.full(21, 0.5),
-                          score=score, hand_side=1, p_right=0.5, w_rel=zeros, w_c=zeros, R=np.eye(3), frame=frame)
+        return _posed(box, 0.5, score, frame)
 
     whole = hand([0, 0, 100, 100], 0.9)
     fingers = hand([40, 0, 90, 50], 0.6)            # wholly inside the whole hand's crop
