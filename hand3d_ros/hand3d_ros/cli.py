@@ -13,6 +13,8 @@ import argparse
 import importlib
 import sys
 
+from hand3d_ros.options import DETECTION_SETTINGS
+
 #: name -> one-line help. The module ``hand3d_ros.commands.<name with - as _>``
 #: implements it.
 COMMANDS = {
@@ -50,10 +52,6 @@ def unit_interval(text: str) -> float:
     if not 0.0 < value <= 1.0:
         raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}")
     return value
-
-
-#: The pipeline settings of :func:`detection_options` (``PipelineConfig`` field names).
-DETECTION_SETTINGS = ("extra_candidates", "refine_passes", "refine_max_overlap")
 
 
 def detection_options(parser) -> None:

@@ -16,6 +16,7 @@ them (node parameters ``detection_threshold`` and ``min_hand_score`` at -1).
 from __future__ import annotations
 
 from hand3d_ros.cli import positive_int
+from hand3d_ros.options import SIDE_CROPS
 
 
 def configure(parser):
@@ -43,7 +44,7 @@ def configure(parser):
                         help="fit for the pipeline with flip_test on (PoseNet also on the mirrored crops); "
                              "stored beside the flip_test-off fit (calibration.side_flip_test, "
                              "calibration.detection_flip_test)")
-    parser.add_argument("--side-crops", choices=("pipeline", "teacher"), default="pipeline",
+    parser.add_argument("--side-crops", choices=SIDE_CROPS, default="pipeline",
                         help="the hand side is fitted on the hands the pipeline finds, cut as it cuts them "
                              "(pipeline, the default: what the node sees), or on windows around every "
                              "teacher hand's keypoints (teacher)")

@@ -40,11 +40,7 @@ from hand3d_ros.core.hand_confidence import fit_hand_confidence
 from hand3d_ros.core.side_calibration import fit_side_calibration, reliability
 from hand3d_ros.evaluation.real import (PredictedHand, RealEvalConfig, open_photos, score_photo, score_photos,
                                         teacher_window)
-
-
-#: Where :func:`collect_side_cues` cuts the hands: the pipeline's own crops of the hands
-#: it finds, or windows around the teacher's keypoints (every teacher hand).
-SIDE_CROPS = ("pipeline", "teacher")
+from hand3d_ros.options import SIDE_CROPS
 
 
 def collect_side_cues(weights_dir, folders: Sequence, split: Optional[str] = None, limit: Optional[int] = None,

@@ -29,6 +29,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from hand3d_ros.options import DETECTION_SETTINGS
+
 #: Detection threshold used with random weights so that every frame holds one "hand".
 FORCED_DETECTION_THRESHOLD = 1e-6
 #: Percentiles reported for every stage.
@@ -458,7 +460,7 @@ def run_bench(settings: BenchSettings, log: Callable[[str], None] = print) -> Be
     try:
         for config in settings.configs:
             model_set = _model_set(config, settings)
-            chosen = {name: getattr(settings, name) for name in ("extra_candidates", "refine_passes", "refine_max_overlap")
+            chosen = {name: getattr(settings, name) for name in DETECTION_SETTINGS
                       if getattr(settings, name) is not None}
             pipeline_config = PipelineConfig(flip_test=settings.flip_test, **chosen)
             report.notes.append(f"{config}: extra_candidates {pipeline_config.extra_candidates}, refine_passes "
