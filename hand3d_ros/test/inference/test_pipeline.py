@@ -186,11 +186,11 @@ def test_a_side_calibration_in_the_weights_replaces_the_raw_sum():
 
 class _PaintedHandSegNet(TorchBackend):
     """The real random-weight networks, except that HandSegNet sees two palms touching
-    side by side (a fixed mask), and PoseNet's batch sizes are recorded."""
+    side by side (a fixed mask), and PoseNet's and PosePrior's batch sizes are recorded."""
 
     def __init__(self, model_set):
         super().__init__(model_set)
-        self.posenet_batches = []
+        self.posenet_batches, self.poseprior_batches = [], []
 
     def handsegnet(self, images):
         n, _, h, w = images.shape
@@ -203,6 +203,10 @@ class _PaintedHandSegNet(TorchBackend):
     def posenet(self, crops):
         self.posenet_batches.append(crops.shape[0])
         return super().posenet(crops)
+
+    def poseprior(self, maps, hand_side):
+        self.poseprior_batches.append(maps.shape[0])
+        return super().poseprior(maps, hand_side)
 
 
 def test_a_component_of_two_touching_hands_is_also_posed_as_its_two_parts(model_set):
@@ -362,13 +366,15 @@ def test_extra_candidates_are_posed_and_the_best_scored_hands_kept(model_set):
     frame = _frames(1, 240, 320)[0]
     centres_u = [320 * (k + 1) / 4 for k in range(3)]  # blobs by falling peak
 
-    def run(max_hands, extra_candidates):
+    def run(max_hands, extra_candidates, refine_passes=0):
         pipe = HandPosePipeline(backend, model_set, PipelineConfig(
-            refine_passes=0, detection_threshold=0.5, max_hands=max_hands, extra_candidates=extra_candidates))
+            refine_passes=refine_passes, refine_max_overlap=1.0, detection_threshold=0.5, max_hands=max_hands,
+            extra_candidates=extra_candidates))
         # a hand confidence that ranks the hands against their peaks (the lowest peak scores best)
         pipe.hand_confidences = {flip: HandConfidence(keypoint_scale=0.0, peak_scale=-20.0, bias=18.0)
                                  for flip in (False, True)}
         backend.posenet_batches.clear()
+        backend.poseprior_batches.clear()
         hands = pipe(frame).hands
         blobs = [int(np.argmin([abs((h.crop_box[0] + h.crop_box[2]) / 2 - u) for u in centres_u])) for h in hands]
         return hands, blobs
@@ -383,6 +389,11 @@ def test_extra_candidates_are_posed_and_the_best_scored_hands_kept(model_set):
     assert run(1, 1)[1] == [1] and backend.posenet_batches == [2]  # the better scored of two
     assert run(1, 2)[1] == [2] and backend.posenet_batches == [3]
     assert run(1, 6)[1] == [2] and backend.posenet_batches == [3]  # never more than the mask's components
+    # PosePrior lifts the reported hand only (both sides: handedness auto), once, also
+    # after it was re-cropped and posed again
+    assert backend.poseprior_batches == [2]
+    run(1, 2, refine_passes=2)
+    assert backend.posenet_batches == [3, 1, 1] and backend.poseprior_batches == [2]
     assert run(2, 1)[1] == [2, 1]
     assert run(2, 0)[1] == [1, 0]
 
