@@ -69,9 +69,14 @@ class TrackerConfig:
         min_crop_side_px: smallest propagated crop side, pixels. Range > 0.
         handedness_time_constant_s: time constant of the exponential smoothing of
             P(right), seconds; 0 = no smoothing. Range >= 0.
-        handedness_margin: the label becomes RIGHT when the smoothed P(right) exceeds
-            0.5 + margin and LEFT when it falls below 0.5 - margin; in between it keeps
-            its previous value (UNKNOWN until first decided). Range [0, 0.5).
+        handedness_margin: hysteresis of a decided label: a LEFT hand becomes RIGHT when
+            the smoothed P(right) exceeds 0.5 + margin, a RIGHT hand LEFT when it falls
+            below 0.5 - margin; in between it keeps its label. Range [0, 0.5).
+        handedness_unknown_margin: a hand whose side is not decided yet (UNKNOWN, as
+            every new track starts) gets the likelier side once its smoothed P(right)
+            is more than this away from 0.5; 0: at once (P(right) exactly 0.5 stays
+            UNKNOWN). With a calibrated P(right) the likelier side is the label most
+            often right; a margin trades labels for "unknown". Range [0, 0.5).
         predict_motion: predict each track's box and wrist with its last velocity
             before associating (helps fast hands).
         filter_2d: One Euro parameters for the 2D keypoints (pixels; beta in 1/px).
@@ -91,6 +96,7 @@ class TrackerConfig:
     min_crop_side_px: float = 32.0
     handedness_time_constant_s: float = 0.3
     handedness_margin: float = 0.15
+    handedness_unknown_margin: float = 0.05
     predict_motion: bool = True
     filter_2d: OneEuroConfig = field(default_factory=lambda: OneEuroConfig(min_cutoff_hz=1.0, beta=0.05, d_cutoff_hz=1.0))
     filter_3d: OneEuroConfig = field(default_factory=lambda: OneEuroConfig(min_cutoff_hz=1.0, beta=20.0, d_cutoff_hz=1.0))
@@ -110,6 +116,7 @@ class TrackerConfig:
             (self.min_crop_side_px > 0, "min_crop_side_px must be > 0"),
             (self.handedness_time_constant_s >= 0, "handedness_time_constant_s must be >= 0"),
             (0.0 <= self.handedness_margin < 0.5, "handedness_margin must be in [0, 0.5)"),
+            (0.0 <= self.handedness_unknown_margin < 0.5, "handedness_unknown_margin must be in [0, 0.5)"),
         ]
         for ok, message in checks:
             if not ok:
@@ -290,7 +297,8 @@ class Track:
         self.hits += 1
 
     def _update_label(self, config: TrackerConfig):
-        upper, lower = 0.5 + config.handedness_margin, 0.5 - config.handedness_margin
+        margin = config.handedness_unknown_margin if self.handedness == UNKNOWN else config.handedness_margin
+        upper, lower = 0.5 + margin, 0.5 - margin
         if self.p_right > upper:
             self.handedness = RIGHT
         elif self.p_right < lower:

@@ -69,6 +69,7 @@ def estimator_config_from_params(p: dict) -> EstimatorConfig:
         max_hands=p["max_hands"], min_hand_score=p["min_hand_score"], redetect_every=p["redetect_every"],
         min_mean_keypoint_score=p["min_mean_keypoint_score"],
         min_keypoint_score=p["track_min_keypoint_score"],
+        handedness_margin=p["handedness_margin"], handedness_unknown_margin=p["handedness_unknown_margin"],
         filter_2d=OneEuroConfig(min_cutoff_hz=p["smoothing_min_cutoff"], beta=beta),
         filter_3d=OneEuroConfig(min_cutoff_hz=p["smoothing_min_cutoff"], beta=beta * PX_PER_METRE_FOR_SMOOTHING))
     metric = MetricConfig(bone_length_m=p["reference_bone_length"], depth_keypoint_blend=p["depth_keypoint_blend"])

@@ -65,6 +65,11 @@ PARAMS = (
           min=1, max=2**28, read_only=True),
     # Detection and cropping.
     Param("handedness", "auto", "Hand side: auto estimates it; left/right force it for every hand.", choices=("auto", "left", "right")),
+    Param("handedness_unknown_margin", 0.05, "A new hand's side is published as unknown until its smoothed P(right) "
+          "(calibrated: 0.9 is right 9 times in 10) is more than this away from 0.5; 0: the likelier side at once.",
+          min=0.0, max=0.49),
+    Param("handedness_margin", 0.15, "Hysteresis of a published side: a hand published as left becomes right once "
+          "its smoothed P(right) exceeds 0.5 + this, and back once it falls below 0.5 - this.", min=0.0, max=0.49),
     Param("detection_threshold", -1.0, "HandSegNet hand probability above which a pixel is hand; -1: the value "
           "calibrated with the weights (0.5 if none).", min=-1.0, max=0.99),
     Param("min_hand_score", -1.0, "Hands whose score is below this are not published. With weights that carry a "

@@ -140,7 +140,8 @@ def test_handedness_noise_does_not_flicker():
     for frame in range(150):  # P(right) hovering around 0.5
         p = float(np.clip(0.5 + rng.normal(0, 0.15), 0, 1))
         labels.append(tracker.update([make_detection([300, 300], p_right=p)], frame * DT)[0].handedness)
-    assert count_label_switches(labels[10:]) == 0
+    decided = [label for label in labels if label != UNKNOWN]
+    assert count_label_switches(decided) == 0  # never left <-> right
     # The raw samples themselves would flip across 0.5 about half the frames.
     tracker = HandTracker()
     labels = []
@@ -165,10 +166,27 @@ def test_handedness_follows_a_real_change():
 
 
 def test_unknown_until_decided():
-    tracker = HandTracker()
-    track = tracker.update([make_detection([300, 300], p_right=0.55)], 0.0)[0]
+    tracker = HandTracker(TrackerConfig(handedness_unknown_margin=0.05))
+    track = tracker.update([make_detection([300, 300], p_right=0.53)], 0.0)[0]
     assert track.handedness == UNKNOWN
     assert track.hand_side == RIGHT  # the likelier side for models that need one
+    assert track.handedness_score == pytest.approx(0.53)
+
+
+@pytest.mark.parametrize("p_right, unknown_margin, label", [
+    (0.58, 0.05, RIGHT), (0.42, 0.05, LEFT), (0.58, 0.15, UNKNOWN), (0.7, 0.15, RIGHT), (0.51, 0.0, RIGHT),
+    (0.5, 0.0, UNKNOWN)])
+def test_a_new_hand_takes_the_likelier_side_outside_the_unknown_margin(p_right, unknown_margin, label):
+    tracker = HandTracker(TrackerConfig(handedness_unknown_margin=unknown_margin))
+    assert tracker.update([make_detection([300, 300], p_right=p_right)], 0.0)[0].handedness == label
+
+
+def test_a_decided_side_changes_only_past_the_hysteresis():
+    config = TrackerConfig(handedness_unknown_margin=0.05, handedness_margin=0.15, handedness_time_constant_s=0.0)
+    tracker = HandTracker(config)
+    labels = [tracker.update([make_detection([300, 300], p_right=p)], i * DT)[0].handedness
+              for i, p in enumerate([0.6, 0.45, 0.36, 0.5, 0.34, 0.5, 0.66])]
+    assert labels == [RIGHT, RIGHT, RIGHT, RIGHT, LEFT, LEFT, RIGHT]
 
 
 def test_keypoints_are_smoothed():
@@ -245,6 +263,8 @@ def test_config_validates():
         TrackerConfig(max_hands=0)
     with pytest.raises(ValueError):
         TrackerConfig(handedness_margin=0.5)
+    with pytest.raises(ValueError):
+        TrackerConfig(handedness_unknown_margin=-0.1)
     with pytest.raises(ValueError):
         TrackerConfig(redetect_every=0)
 
