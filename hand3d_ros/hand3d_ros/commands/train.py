@@ -41,6 +41,10 @@ def configure(parser):
     parser.add_argument("--input-size", default=None, metavar="WxH",
                         help="input size replacing the table's, e.g. 224x168 (HandSegNet: the frame size it "
                              "reads; it is fully convolutional, so --init-from weights of another size fit)")
+    parser.add_argument("--crop-jitter", type=float, nargs=2, default=None, metavar=("CENTRE", "LOG_SIDE"),
+                        help="PoseNet/PosePrior: replace the schedule's crop jitter: std of the crop-centre shift "
+                             "(fraction of the window side) and of log(crop side); each in [0, 0.5] (real-finetune: "
+                             "0.08 0.17, the spread of the pipeline's own crops)")
     parser.add_argument("--workers", type=non_negative_int, default=1,
                         help="DataLoader decode processes (default 1; 0 = in the main process)")
     parser.add_argument("--threads", type=non_negative_int, default=0,
@@ -48,6 +52,13 @@ def configure(parser):
     parser.add_argument("--time-limit", type=float, default=None,
                         help="stop after this many minutes (checkpoint + weights; re-run to continue)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _crop_jitter(values):
+    """``--crop-jitter CENTRE LOG_SIDE`` as :class:`Augment` fields (None: the schedule's)."""
+    if values is None:
+        return None
+    return {"crop_center_noise": values[0], "crop_scale_noise": values[1]}
 
 
 def run(args) -> int:
@@ -67,7 +78,8 @@ def run(args) -> int:
             if path and not os.path.isfile(path):
                 raise CommandError(f"no such weight file: {path}")
         config = get_config(args.network, args.schedule, args.seed, maps_from=args.maps_from,
-                            init_from=args.init_from, steps=args.steps, batch_size=args.batch_size)
+                            init_from=args.init_from, steps=args.steps, batch_size=args.batch_size,
+                            augment=_crop_jitter(args.crop_jitter))
         if config.train_only and not args.init_from:
             raise CommandError(f"--schedule {args.schedule} trains only {', '.join(config.train_only)}: "
                                "give the trained weights to start from with --init-from")

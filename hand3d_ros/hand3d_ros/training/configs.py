@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Tuple
+from typing import Optional, Tuple
 
 #: Networks ``hand3d train`` knows; ``poseprior-direct`` is the direct-regression
 #: baseline (PosePrior's canonical stream regressing ``w_rel``; the paper's Table 2).
@@ -253,12 +253,13 @@ SCHEDULES["poseprior-direct"] = SCHEDULES["poseprior"]
 
 
 def get_config(network: str, schedule: str, seed: int = 0, maps_from: str = "", init_from: str = "",
-               **schedule_overrides) -> TrainConfig:
+               augment: Optional[dict] = None, **schedule_overrides) -> TrainConfig:
     """The :class:`TrainConfig` of ``network`` under ``schedule`` (a name in
     :data:`SCHEDULES`), with ``seed``, ``maps_from``, ``init_from`` (see
-    :class:`TrainConfig`) and any :class:`Schedule` field overridden (e.g. ``steps=100``,
-    ``batch_size=4``; ``None`` values are ignored). Overriding ``steps`` alone rescales
-    the learning-rate boundaries in proportion."""
+    :class:`TrainConfig`), any :class:`Augment` field replaced by ``augment`` (e.g.
+    ``{"crop_scale_noise": 0.3}``) and any :class:`Schedule` field overridden (e.g.
+    ``steps=100``, ``batch_size=4``; ``None`` values are ignored). Overriding ``steps``
+    alone rescales the learning-rate boundaries in proportion."""
     if network not in SCHEDULES:
         raise ValueError(f"unknown network {network!r} (choose from {', '.join(NETWORKS)})")
     table = SCHEDULES[network]
@@ -270,5 +271,6 @@ def get_config(network: str, schedule: str, seed: int = 0, maps_from: str = "", 
         ratio = overrides["steps"] / base.schedule.steps
         overrides["boundaries"] = tuple(max(1, round(b * ratio)) for b in base.schedule.boundaries)
     sched = dataclasses.replace(base.schedule, **overrides) if overrides else base.schedule
-    return TrainConfig(sched, base.augment, seed, base.loss, maps_from=maps_from, init_from=init_from,
+    aug = dataclasses.replace(base.augment, **augment) if augment else base.augment
+    return TrainConfig(sched, aug, seed, base.loss, maps_from=maps_from, init_from=init_from,
                        train_only=base.train_only)

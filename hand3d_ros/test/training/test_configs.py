@@ -45,3 +45,13 @@ def test_bad_names_and_augment_raise():
         get_config("posenet", "nope")
     with pytest.raises(ValueError):
         Augment(contrast=(1.0, 0.5))
+
+
+def test_augment_override_replaces_only_the_named_fields():
+    base = get_config("posenet", "real-finetune")
+    cfg = get_config("posenet", "real-finetune", augment={"crop_center_noise": 0.12, "crop_scale_noise": 0.3})
+    assert (cfg.augment.crop_center_noise, cfg.augment.crop_scale_noise) == (0.12, 0.3)
+    assert cfg.augment.rotation_deg == base.augment.rotation_deg and cfg.augment.hflip == base.augment.hflip
+    assert cfg.schedule == base.schedule
+    with pytest.raises(ValueError, match="crop_scale_noise"):
+        get_config("posenet", "real-finetune", augment={"crop_scale_noise": 0.8})

@@ -24,3 +24,17 @@ def test_side_head_schedule_needs_weights_to_start_from(tiny_shards, tmp_path, c
     assert main(args) == 1
     assert "--init-from" in capsys.readouterr().err
     assert not (tmp_path / "posenet.pt").exists()
+
+
+def test_crop_jitter_reaches_the_weights_metadata(tiny_shards, tmp_path, capsys):
+    args = ["train", "posenet", "--data", str(tiny_shards), "--out", str(tmp_path), "--schedule", "test",
+            "--workers", "0", "--threads", "1", "--no-progress", "--crop-jitter", "0.12", "0.3"]
+    assert main(args) == 0
+    augment = read_weights(tmp_path / "posenet.pt")["training"]["schedule"]["augment"]
+    assert (augment["crop_center_noise"], augment["crop_scale_noise"]) == (0.12, 0.3)
+    capsys.readouterr()
+    bad = [a if a != str(tmp_path) else str(tmp_path / "bad") for a in args[:-2]] + ["0.6", "0.3"]
+    assert main(bad) == 1  # out of range: one readable line, nothing trained
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "hand3d train: Augment.crop_center_noise and map_translate must be in [0, 0.5]"]
+    assert not (tmp_path / "bad" / "posenet.pt").exists()
