@@ -37,6 +37,11 @@ def configure(parser):
                              "pipeline runs once per candidate (default: the weights' current threshold only)")
     parser.add_argument("--gate-step", type=float, default=0.01,
                         help="grid step of the detection gate in (0, 0.5] (default 0.01; the table prints every 0.05)")
+    parser.add_argument("--gate", type=float, default=None, metavar="SCORE",
+                        help="keep this detection gate (with a hand confidence: the probability of a real hand "
+                             "below which a hand is dropped) instead of the fitted one, on the --gate-step grid; "
+                             "the table still shows the fit. For photos that cannot tell gates apart (as many "
+                             "hands found over a range of gates)")
     parser.add_argument("--split", choices=("train", "val", "test"), default="val",
                         help="sources of this split only (default val)")
     parser.add_argument("--limit", type=positive_int, default=None, help="first N photos of each folder")
@@ -73,6 +78,8 @@ def run(args) -> int:
         raise CommandError("--budget-confidence must be in [0, 1)")
     if not 0.0 < args.gate_step <= 0.5:
         raise CommandError("--gate-step must be in (0, 0.5]")
+    if args.gate is not None and not 0.0 <= args.gate < 1.0:
+        raise CommandError("--gate must be in [0, 1)")
     thresholds = args.detection_thresholds or [-1.0]
     if args.detection_thresholds and (budget is None or not all(0.0 < t < 1.0 for t in thresholds)):
         raise CommandError("--detection-thresholds needs --max-false-per-hand-free and values in (0, 1)")
@@ -105,6 +112,13 @@ def run(args) -> int:
     runs = {t: with_hand_confidence(d, source) for t, d in runs.items()}
     fits = {t: fit_gate(d, args.max_found_loss, step=args.gate_step, max_false_per_hand_free=budget,
                                  budget_confidence=args.budget_confidence) for t, d in runs.items()}
+    fitted = {t: gate for t, (gate, _) in fits.items()}
+    if args.gate is not None:
+        kept = [row[0] for row in next(iter(fits.values()))[1] if abs(row[0] - args.gate) < 1e-9]
+        if not kept:
+            raise CommandError(f"--gate {args.gate} is not on the --gate-step {args.gate_step} grid")
+        fits = {t: (kept[0], table) for t, (_, table) in fits.items()}
+        rule += f"; gate kept at {kept[0]:g}"
     threshold = pick_detection_threshold(fits, budget) if budget is not None else next(iter(runs))
     if len(fits) > 1:
         print(f"HandSegNet threshold ({rule}; each with its own gate):")
@@ -123,7 +137,7 @@ def run(args) -> int:
           f"{detections['hand_free_photos']} hand-free photos:")
     print("  threshold  found  false (photos with hands)  false per hand-free photo")
     for t, found, false, per_free in table:
-        mark = "  <- gate" if t == gate else ""
+        mark = "  <- gate" if t == gate else "  <- fitted gate" if t == fitted[threshold] else ""
         if not mark and abs(t * 20 - round(t * 20)) > 1e-6:
             continue  # the table shows every 0.05 and the gate
         print(f"  {t:9.2f} {found:6.3f} {false:26.0f} {per_free:26.3f}{mark}")

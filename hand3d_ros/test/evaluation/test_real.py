@@ -422,6 +422,17 @@ def test_calibrate_side_picks_the_detection_threshold_and_writes_it(tmp_path, re
     gate = detection.get("min_hand_score", detection.get("min_mean_keypoint_score"))
     assert 0.0 <= gate < 1.0 and ("hand_confidence" in detection) == ("min_hand_score" in detection)
     assert resolve_detection_threshold(-1.0, load_model_set(weights).metadata) == detection["detection_threshold"]
+    # --gate keeps a chosen gate (the fit is still printed); off the grid: one readable line
+    assert main(base + ["--negatives", str(real_dirs[1]), "--max-false-per-hand-free", "0.5", "--gate", "0.375"]) == 1
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "hand3d calibrate-side: --gate 0.375 is not on the --gate-step 0.01 grid"]
+    assert main(base + ["--negatives", str(real_dirs[1]), "--max-false-per-hand-free", "0.5", "--gate", "0.37",
+                        "--write"]) == 0
+    printed = capsys.readouterr().out
+    assert "gate kept at 0.37" in printed and "0.37" in next(line for line in printed.splitlines() if "<- gate" in line)
+    detection = read_weights(weights / "posenet.pt")["calibration"]["detection"]
+    assert detection.get("min_hand_score", detection.get("min_mean_keypoint_score")) == 0.37
+    assert detection["rule"].endswith("gate kept at 0.37")
 
 
 def test_eval_real_command_runs_the_pipeline_once_per_photo(weights, real_dirs, tmp_path, capsys):
