@@ -58,6 +58,13 @@ def test_config_from_node_parameters():
     assert config.pipeline.max_hands == config.tracker.max_hands == 3
     assert config.pipeline.handedness == "left"
     assert config.tracker.filter_3d.beta == pytest.approx(100.0)
+    # the node's side margins are the library's (hand3d infer / eval use those): one behaviour
+    library = TrackerConfig()
+    assert (config.tracker.handedness_margin, config.tracker.handedness_unknown_margin) == (
+        library.handedness_margin, library.handedness_unknown_margin)
+    params.update(handedness_margin=0.2, handedness_unknown_margin=0.0)
+    tracker = estimator_config_from_params(params).tracker
+    assert (tracker.handedness_margin, tracker.handedness_unknown_margin) == (0.2, 0.0)
 
 
 def test_the_keypoint_gate_comes_from_the_weights_unless_set(model_set):
