@@ -9,7 +9,7 @@ command resumes. Schedules: ``hand3d_ros.training.configs``.
 """
 from __future__ import annotations
 
-from hand3d_ros.cli import non_negative_int, positive_int
+from hand3d_ros.cli import non_negative_int, positive_int, unit_interval
 
 NETWORK_CHOICES = ("handsegnet", "posenet", "poseprior", "poseprior-direct")
 SCHEDULE_CHOICES = ("paper", "cpu-quick", "cpu-long", "real-finetune", "side-head", "test", "test-real")
@@ -41,6 +41,10 @@ def configure(parser):
     parser.add_argument("--input-size", default=None, metavar="WxH",
                         help="input size replacing the table's, e.g. 224x168 (HandSegNet: the frame size it "
                              "reads; it is fully convolutional, so --init-from weights of another size fit)")
+    parser.add_argument("--width", type=unit_interval, default=None,
+                        help="channel multiplier replacing the table's, in (0, 1] (HandSegNet: --init-from "
+                             "weights of a wider one keep their channels with the largest batch-norm scales; "
+                             "pays for a larger --input-size)")
     parser.add_argument("--crop-jitter", type=float, nargs=2, default=None, metavar=("CENTRE", "LOG_SIDE"),
                         help="PoseNet/PosePrior: replace the schedule's crop jitter: std of the crop-centre shift "
                              "(fraction of the window side) and of log(crop side); each in [0, 0.5] (real-finetune: "
@@ -85,7 +89,7 @@ def run(args) -> int:
                                "give the trained weights to start from with --init-from")
         input_size = parse_wxh(args.input_size, "--input-size", 8, multiple=8)[::-1] if args.input_size else None
         result = train(args.network, args.data, args.out, args.config, config, val=args.val,
-                       num_workers=args.workers, input_size=input_size,
+                       num_workers=args.workers, input_size=input_size, width=args.width,
                        time_limit_s=args.time_limit * 60 if args.time_limit else None,
                        progress=not args.no_progress)
     except (DataError, RunMismatch, ValueError, FloatingPointError) as exc:

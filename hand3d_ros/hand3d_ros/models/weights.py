@@ -191,14 +191,16 @@ def check_state_dict(expected: Mapping, found: Mapping, source: str = "weights")
         raise WeightsError(f"{source}: weights do not fit the architecture: {problems[0]}{more}")
 
 
-def load_state_into(model: nn.Module, path, map_location="cpu", fresh=()) -> dict:
+def load_state_into(model: nn.Module, path, map_location="cpu", fresh=(), narrow: bool = False) -> dict:
     """Load a weight file into an existing ``model``; returns the file's metadata.
 
     The file's network must match ``model.config["network"]`` (when the model has
     a config) and every tensor must fit (else one :class:`WeightsError` naming the
     first mismatching tensor), except under the top-level modules named in ``fresh``:
     when any of their tensors is missing from the file or has another shape (a new
-    head), all of that module keeps the model's own (initial) values.
+    head), all of that module keeps the model's own (initial) values. With ``narrow``,
+    a file of the same table at a larger width multiplier is cut to the model's width
+    (:mod:`hand3d_ros.models.narrow`: the channels with the largest batch-norm scales).
     """
     content = read_weights(path, map_location)
     where = os.fspath(path)
@@ -206,6 +208,14 @@ def load_state_into(model: nn.Module, path, map_location="cpu", fresh=()) -> dic
     if own is not None and own != content["network"]:
         raise WeightsError(f"{where}: holds {content['network']} weights, the model is a {own}")
     expected, found = model.state_dict(), dict(content["state_dict"])
+    if narrow and _width(content["config"]) > _width(getattr(model, "config", {})):
+        from hand3d_ros.models.narrow import narrow_state_dict
+
+        try:
+            found = dict(narrow_state_dict(found, expected))
+        except ValueError as exc:
+            raise WeightsError(f"{where}: cannot narrow width {_width(content['config'])} to "
+                               f"{_width(model.config)}: {exc}") from None
     for name in fresh:
         prefix = name + "."
         mine = {k: v for k, v in expected.items() if k.startswith(prefix)}
@@ -216,6 +226,11 @@ def load_state_into(model: nn.Module, path, map_location="cpu", fresh=()) -> dic
     check_state_dict(expected, found, where)
     model.load_state_dict(found)
     return _metadata(content)
+
+
+def _width(config) -> float:
+    """Width multiplier of a network table (1 when it names none)."""
+    return float((config or {}).get("width", 1.0)) if isinstance(config, Mapping) else 1.0
 
 
 def load_weights(path, map_location="cpu") -> tuple:

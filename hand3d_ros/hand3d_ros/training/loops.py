@@ -71,7 +71,7 @@ def atomic_save(obj, path: Path) -> None:
 _NEWER_FIELDS = {("train_only",): [], ("loss", "maps"): 1.0}
 
 
-def _run_info(network: str, config: str, train_config: TrainConfig, data, input_size=None) -> dict:
+def _run_info(network: str, config: str, train_config: TrainConfig, data, input_size=None, width=None) -> dict:
     info = {"network": network, "config": config, "train": train_config.to_dict(), "data": data.describe()}
     info = json.loads(json.dumps(info))
     for *parents, key in _NEWER_FIELDS:  # left out at their default: runs written before still resume
@@ -82,6 +82,8 @@ def _run_info(network: str, config: str, train_config: TrainConfig, data, input_
             del fields[key]
     if input_size is not None:
         info["input_size"] = list(input_size)
+    if width is not None:
+        info["width"] = float(width)
     return info
 
 
@@ -90,7 +92,7 @@ def _check_resume(run_dir: Path, info: dict) -> None:
     if not path.is_file():
         return
     old = json.loads(path.read_text())
-    for key in ("network", "config", "train", "data", "input_size"):
+    for key in ("network", "config", "train", "data", "input_size", "width"):
         if old.get(key) != info.get(key):
             raise RunMismatch(f"{run_dir} holds a different run ({key} differs); use another --out or delete it")
 
@@ -150,7 +152,7 @@ def train_mode(model: nn.Module, train_only) -> None:
 
 def train(network: str, data, run_dir, config: str = "lite", train_config: TrainConfig = None,
           val=None, num_workers: int = 1, time_limit_s: Optional[float] = None, progress: bool = True,
-          stop_after: Optional[int] = None, input_size=None) -> RunResult:
+          stop_after: Optional[int] = None, input_size=None, width=None) -> RunResult:
     """Train (or resume training) ``network`` on ``data`` into ``run_dir``.
 
     Args:
@@ -168,6 +170,9 @@ def train(network: str, data, run_dir, config: str = "lite", train_config: Train
             no weights); for tests of resuming.
         input_size: ``(H, W)`` input size replacing the table's (HandSegNet is fully
             convolutional: fine-tuning at another frame size keeps its weights).
+        width: channel multiplier replacing the table's (None: the table's); with
+            ``init_from`` weights of a wider plain conv stack (HandSegNet), their channels
+            with the largest batch-norm scales are kept (:mod:`hand3d_ros.models.narrow`).
 
     Returns:
         :class:`RunResult`. Raises :class:`RunMismatch` for a folder of another run.
@@ -179,11 +184,11 @@ def train(network: str, data, run_dir, config: str = "lite", train_config: Train
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     task = make_task(network, config, train_config.augment, train_config.loss, maps_from=train_config.maps_from,
-                     input_size=input_size)
+                     input_size=input_size, width=width)
     history = []
     if train_config.init_from:  # a checkpoint (resuming) overrides it below
-        earlier = dict(load_state_into(task.model, train_config.init_from,
-                                       fresh=train_config.train_only).get("training") or {})
+        earlier = dict(load_state_into(task.model, train_config.init_from, fresh=train_config.train_only,
+                                       narrow=width is not None).get("training") or {})
         history = list(earlier.pop("history", []))
         if earlier:
             history.append(earlier)
@@ -191,7 +196,7 @@ def train(network: str, data, run_dir, config: str = "lite", train_config: Train
         data = open_data(data, task.fields)
     if val is not None and not isinstance(val, (SampleDataset, MixedDataset)):
         val = open_data(val, task.fields)
-    info = _run_info(network, config, train_config, data, input_size)
+    info = _run_info(network, config, train_config, data, input_size, width)
     _check_resume(run_dir, info)
     (run_dir / RUN_INFO.format(network=network)).write_text(json.dumps(info, indent=2) + "\n")
 

@@ -46,16 +46,18 @@ class Task(ABC):
     network = ""
 
     def __init__(self, config: str = "lite", augment: Augment = Augment(), loss: LossWeights = LossWeights(),
-                 input_size=None):
+                 input_size=None, width=None):
         self.config_name = config
         self.input_size = input_size
+        self.width = width
         self.augment = augment
         self.loss_weights = loss
         self.fields = FIELDS[self.network]
         self.model = self.build()
 
     def build(self):
-        return build_network(self.network.replace("-direct", ""), self.config_name, input_size=self.input_size)
+        return build_network(self.network.replace("-direct", ""), self.config_name, width=self.width,
+                             input_size=self.input_size)
 
     @property
     def weight_file(self) -> str:
@@ -164,8 +166,8 @@ class PosePriorTask(Task):
     network = "poseprior"
 
     def __init__(self, config: str = "lite", augment: Augment = Augment(), loss: LossWeights = LossWeights(),
-                 maps_from: str = "", input_size=None):
-        super().__init__(config, augment, loss, input_size)
+                 maps_from: str = "", input_size=None, width=None):
+        super().__init__(config, augment, loss, input_size, width)
         self.posenet = None
         if maps_from:
             from hand3d_ros.models.weights import load_weights
@@ -234,14 +236,15 @@ TASKS = {t.network: t for t in (HandSegNetTask, PoseNetTask, PosePriorTask, Dire
 
 
 def make_task(network: str, config: str = "lite", augment: Augment = Augment(),
-              loss: LossWeights = LossWeights(), maps_from: str = "", input_size=None) -> Task:
+              loss: LossWeights = LossWeights(), maps_from: str = "", input_size=None, width=None) -> Task:
     """The :class:`Task` of ``network`` (built with the current torch RNG state);
     ``maps_from``: see :class:`PosePriorTask` (PosePrior networks only); ``input_size``:
-    ``(H, W)`` replacing the table's (None: the table's; see ``models.build_network``)."""
+    ``(H, W)`` replacing the table's, ``width`` its channel multiplier (None: the
+    table's; see ``models.build_network``)."""
     if network not in TASKS:
         raise ValueError(f"unknown network {network!r} (choose from {', '.join(TASKS)})")
     if not maps_from:
-        return TASKS[network](config, augment, loss, input_size=input_size)
+        return TASKS[network](config, augment, loss, input_size=input_size, width=width)
     if not issubclass(TASKS[network], PosePriorTask):
         raise ValueError(f"maps_from applies to poseprior only, not {network}")
-    return TASKS[network](config, augment, loss, maps_from=maps_from, input_size=input_size)
+    return TASKS[network](config, augment, loss, maps_from=maps_from, input_size=input_size, width=width)

@@ -146,3 +146,20 @@ def test_handsegnet_fine_tunes_at_another_input_size(tiny_shards, tmp_path):
                    input_size=(64, 96))
     content = read_weights(bigger.weights)
     assert tuple(content["input_size"]) == (64, 96) and content["training"]["history"]
+
+
+def test_handsegnet_fine_tunes_narrower_from_wider_weights(tiny_shards, tmp_path):
+    """--width with --init-from a wider HandSegNet: the channels with the largest batch-norm
+    scales carry over; the run and its weights record the width."""
+    first = train("handsegnet", tiny_shards, tmp_path / "a", "lite", get_config("handsegnet", "test"),
+                  num_workers=0, progress=False)
+    config = get_config("handsegnet", "test", init_from=str(first.weights))
+    narrow = train("handsegnet", tiny_shards, tmp_path / "b", "lite", config, num_workers=0, progress=False,
+                   input_size=(64, 96), width=0.75)
+    content = read_weights(narrow.weights)
+    assert content["config"]["width"] == 0.75 and tuple(content["input_size"]) == (64, 96)
+    assert content["state_dict"]["layers.conv4_1.weight"].shape[:2] == (96, 48)
+    assert content["training"]["history"]
+    with pytest.raises(Exception, match="width"):  # resuming the folder as another width
+        train("handsegnet", tiny_shards, tmp_path / "b", "lite", config, num_workers=0, progress=False,
+              input_size=(64, 96), width=0.5)

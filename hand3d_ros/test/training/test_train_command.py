@@ -38,3 +38,17 @@ def test_crop_jitter_reaches_the_weights_metadata(tiny_shards, tmp_path, capsys)
     assert capsys.readouterr().err.strip().splitlines() == [
         "hand3d train: Augment.crop_center_noise and map_translate must be in [0, 0.5]"]
     assert not (tmp_path / "bad" / "posenet.pt").exists()
+
+
+def test_width_narrows_handsegnet_and_refuses_posenet(tiny_shards, tmp_path, capsys):
+    base = ["--data", str(tiny_shards), "--schedule", "test", "--workers", "0", "--threads", "1", "--no-progress"]
+    for network in ("handsegnet", "posenet"):
+        assert main(["train", network, "--out", str(tmp_path / network)] + base) == 0
+    assert main(["train", "handsegnet", "--out", str(tmp_path / "thin"), "--width", "0.5", "--input-size", "96x64",
+                 "--init-from", str(tmp_path / "handsegnet" / "handsegnet.pt")] + base) == 0
+    assert read_weights(tmp_path / "thin" / "handsegnet.pt")["config"]["width"] == 0.5
+    capsys.readouterr()
+    assert main(["train", "posenet", "--out", str(tmp_path / "thin_pn"), "--width", "0.5",
+                 "--init-from", str(tmp_path / "posenet" / "posenet.pt")] + base) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot narrow width 1.0 to 0.5" in err[0] and "plain conv stacks" in err[0]
