@@ -71,6 +71,29 @@ def detection_config(args) -> dict:
     return {name: value for name, value in given.items() if value is not None}
 
 
+SEGMENTATION_SIZE_HELP = ("frame size HandSegNet reads, WxH (multiples of 8; default: the weights' own, 320x240 for "
+                          "the shipped ones): larger finds smaller (farther) hands at a cost that grows with the "
+                          "pixels (README: accuracy against speed)")
+
+
+def segmentation_option(parser) -> None:
+    """``--segmentation-size WxH``: ``args.segmentation_size`` = (H, W) or None."""
+    parser.add_argument("--segmentation-size", type=segmentation_size, default=None, metavar="WxH",
+                        help=SEGMENTATION_SIZE_HELP)
+
+
+def segmentation_size(text: str) -> tuple:
+    """argparse type: ``"WxH"`` -> (H, W), each side a multiple of HandSegNet's stride."""
+    from hand3d_ros.options import SEGMENTATION_SIDE_RANGE, SEGMENTATION_STRIDE
+
+    try:
+        width, height = parse_wxh(text, "--segmentation-size", SEGMENTATION_SIDE_RANGE[0], SEGMENTATION_SIDE_RANGE[1],
+                                  multiple=SEGMENTATION_STRIDE)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return height, width
+
+
 def positive_int(text: str) -> int:
     """argparse type: an integer >= 1."""
     value = int(text)

@@ -5,7 +5,8 @@ Default: the lite configuration, every backend variant available here (see
 tracking modes and the networks alone; about a minute on a 2-core CPU. ``--config
 paper`` adds the paper's networks (much slower on a CPU). Ctrl-C prints what was measured.
 """
-from hand3d_ros.cli import FLIP_TEST_HELP, CommandError, detection_config, detection_options, parse_wxh
+from hand3d_ros.cli import (FLIP_TEST_HELP, CommandError, detection_config, detection_options, parse_wxh,
+                            segmentation_option)
 
 
 def configure(parser):
@@ -32,6 +33,7 @@ def configure(parser):
     parser.add_argument("--cache-dir", default=None, help="exported graphs and engines (default ~/.cache/hand3d_ros)")
     parser.add_argument("--flip-test", action="store_true", help=FLIP_TEST_HELP)
     detection_options(parser)
+    segmentation_option(parser)
     parser.add_argument("--json", default=None, metavar="FILE", help="also write the full report as JSON")
 
 
@@ -54,7 +56,8 @@ def run(args) -> int:
         device=args.device, iterations=args.iterations, warmup=args.warmup, budget_s=args.budget,
         min_iterations=min(3, args.iterations), batches=tuple(dict.fromkeys(args.batch)),
         frame_hw=frame_hw, weights_dir=args.weights, sequence=args.sequence, peer=args.peer,
-        cache_dir=args.cache_dir, flip_test=args.flip_test, **detection_config(args))
+        cache_dir=args.cache_dir, flip_test=args.flip_test, segmentation_hw=args.segmentation_size,
+        **detection_config(args))
     try:
         report = run_bench(settings, log=lambda line: print(line, file=sys.stderr, flush=True)).as_dict()
     except (ValueError, FileNotFoundError) as exc:

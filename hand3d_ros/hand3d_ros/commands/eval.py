@@ -18,7 +18,8 @@ hands found / missed, false hands, handedness, PoseNet on teacher crops, per sou
 """
 from __future__ import annotations
 
-from hand3d_ros.cli import FLIP_TEST_HELP, detection_config, detection_options, positive_int
+from hand3d_ros.cli import (FLIP_TEST_HELP, detection_config, detection_options, positive_int,
+                            segmentation_option)
 
 
 
@@ -61,6 +62,7 @@ def configure(parser):
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--flip-test", action="store_true", help=FLIP_TEST_HELP)
     detection_options(parser)
+    segmentation_option(parser)
 
 
 def run(args) -> int:
@@ -93,7 +95,8 @@ def run(args) -> int:
         try:
             results.update(evaluate(args.weights, args.data, limit=args.limit, direct_weights=args.direct,
                                     config=EvalConfig(batch_size=args.batch_size, lift_noise_px=args.lift_noise,
-                                                      flip_test=args.flip_test),
+                                                      flip_test=args.flip_test,
+                                                      segmentation_hw=args.segmentation_size),
                                     progress=not args.no_progress))
         except (DataError, WeightsError, FileNotFoundError, ValueError) as exc:
             raise CommandError(str(exc)) from None
@@ -139,7 +142,8 @@ def _real(args, folders) -> dict:
                                                       **detection_config(args)),
                                 limit=args.limit,
                                 device=args.device, progress=not args.no_progress, sheet=args.sheet,
-                                backend=args.backend, precision=args.precision, cache_dir=args.cache_dir)
+                                backend=args.backend, precision=args.precision, cache_dir=args.cache_dir,
+                                segmentation_hw=args.segmentation_size)
     except (SplitError, WeightsError, FileNotFoundError, ValueError, RuntimeError) as exc:  # BackendUnavailable too
         raise CommandError(str(exc)) from None
     print(f"backend: {results['settings']['backend']}")
@@ -156,7 +160,8 @@ def _sequences(args) -> dict:
     from hand3d_ros.inference.pipeline import load_pipeline
 
     try:
-        pipeline = load_pipeline(weights_dir=args.weights, backend="torch", device="cpu", log=lambda *_: None)
+        pipeline = load_pipeline(weights_dir=args.weights, backend="torch", device="cpu",
+                                 segmentation_hw=args.segmentation_size, log=lambda *_: None)
         sequences = list(load_sequences(args.sequences, limit=args.limit))
     except (FileNotFoundError, ValueError) as exc:
         raise CommandError(str(exc)) from None

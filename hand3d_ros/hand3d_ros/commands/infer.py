@@ -11,7 +11,8 @@ A rosbag2 recording (a bag folder, or one ``.mcap`` / ``.db3`` file) gives a pos
 trajectory table, every frame processed in stamp order with the node's tracking and
 smoothing (``hand3d_ros.offline.bag_infer``).
 """
-from hand3d_ros.cli import FLIP_TEST_HELP, CommandError, detection_config, detection_options
+from hand3d_ros.cli import (FLIP_TEST_HELP, CommandError, detection_config, detection_options,
+                            segmentation_option)
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 
@@ -34,6 +35,7 @@ def configure(parser):
                         help="HandSegNet hand probability threshold (0-1; default: the weights' calibrated one)")
     parser.add_argument("--flip-test", action="store_true", help=FLIP_TEST_HELP)
     detection_options(parser)
+    segmentation_option(parser)
     parser.add_argument("--hfov", type=float, default=60.0, help="horizontal field of view for the intrinsics "
                         "guess, degrees (ignored with --calibration)")
     parser.add_argument("--calibration", default=None, help="camera calibration YAML (ROS camera_info format)")
@@ -94,6 +96,8 @@ def _bag(path, args) -> int:
                  "device": args.device, "allow_random_weights": args.allow_random_weights,
                  "handedness": args.hand_side, "max_hands": args.max_hands, "detection_threshold": args.threshold,
                  "reference_bone_length": args.bone_length, "flip_test": args.flip_test, **detection_config(args)}
+    if args.segmentation_size:
+        overrides["segmentation_height"], overrides["segmentation_width"] = args.segmentation_size
     try:
         p = node_parameters(overrides)
         config = BagInferConfig.from_node_params(p, image_topic=args.image_topic, markers=args.markers,
@@ -143,7 +147,8 @@ def _estimator(args):
     try:
         pipeline = load_pipeline(weights_dir=args.weights, config=args.config,
                                  allow_random_weights=args.allow_random_weights, backend=args.backend,
-                                 device=args.device, pipeline_config=replace(pipeline_config), log=_log)
+                                 device=args.device, pipeline_config=replace(pipeline_config),
+                                 segmentation_hw=args.segmentation_size, log=_log)
         metric = MetricConfig(bone_length_m=args.bone_length)
     except (FileNotFoundError, ValueError, RuntimeError) as err:
         raise CommandError(str(err)) from None

@@ -52,6 +52,8 @@ class EvalConfig:
         "help": "std of noise on the GT 2D keypoints fed to PosePrior (px at a 256 crop); >= 0"})
     seed: int = field(default=0, metadata={"help": "seed of the lifting noise"})
     flip_test: bool = field(default=False, metadata={"help": "PoseNet on each crop and its mirror, averaged (PipelineConfig.flip_test)"})
+    segmentation_hw: Optional[tuple] = field(default=None, metadata={
+        "help": "(H, W) HandSegNet reads instead of its weights' size (ModelSet.with_segmentation_size); None: theirs"})
 
 
 def _summary(acc: EvalAccumulator, **extra) -> dict:
@@ -82,7 +84,7 @@ def evaluate(weights_dir, data, limit: Optional[int] = None, direct_weights=None
     from hand3d_ros.models import load_weights
 
     started = time.monotonic()
-    model_set = load_model_set(weights_dir)
+    model_set = load_model_set(weights_dir).with_segmentation_size(config.segmentation_hw)
     pipe_config = PipelineConfig(flip_test=config.flip_test)
     backend = TorchBackend(model_set, "cpu")
     pipeline = HandPosePipeline(backend, model_set, pipe_config)

@@ -555,7 +555,7 @@ def evaluate_real(weights_dir, folders: Sequence, negatives: Sequence = (), spli
                   split_table: Optional[dict] = None, config: RealEvalConfig = RealEvalConfig(),
                   limit: Optional[int] = None, device: str = "auto", progress: bool = False,
                   sheet=None, backend: str = "torch", precision: str = "fp32",
-                  cache_dir: Optional[str] = None) -> dict:
+                  cache_dir: Optional[str] = None, segmentation_hw: Optional[tuple] = None) -> dict:
     """Run the real evaluation (module docstring).
 
     Args:
@@ -571,6 +571,7 @@ def evaluate_real(weights_dir, folders: Sequence, negatives: Sequence = (), spli
         backend, precision: the inference backend and its precision (see
             :func:`hand3d_ros.inference.backends.select.create_backend`); ``cache_dir``
             its exported graphs and engines.
+        segmentation_hw: (H, W) HandSegNet reads instead of its weights' size (None: theirs).
         progress: tqdm bar over photos.
         sheet: path of a contact-sheet PNG of the worst and best hands (optional).
 
@@ -587,7 +588,7 @@ def evaluate_real(weights_dir, folders: Sequence, negatives: Sequence = (), spli
                          + (f" (split {split!r}: its sources are named in hand3d_ros/evaluation/real_split.py "
                             "or --split-table)" if split else ""))
     pipeline = load_pipeline(weights_dir=weights_dir, backend=backend, device=device, precision=precision,
-                             cache_dir=cache_dir, log=lambda *_: None)
+                             cache_dir=cache_dir, segmentation_hw=segmentation_hw, log=lambda *_: None)
     hand_scores, photo_scores, predictions = [], [], []
     bar = None
     if progress:
@@ -613,6 +614,7 @@ def evaluate_real(weights_dir, folders: Sequence, negatives: Sequence = (), spli
     results["settings"]["split"] = split
     results["settings"]["backend"] = pipeline.backend.describe()
     results["settings"]["detection_threshold_used"] = pipeline.detection_threshold
+    results["settings"]["segmentation_hw"] = list(pipeline.seg_hw)
     results["hands"] = [hand_row(h, photos[h.photo], opened) for h in hand_scores]
     results["info"] = {"kind": REAL_KIND, "weights": str(weights_dir), "model_set": pipeline.model_set.name,
                        "folders": [{"root": f.root, "samples": int(len(f.indices)), "sources": f.names,

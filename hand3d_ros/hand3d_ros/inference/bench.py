@@ -271,6 +271,8 @@ class BenchSettings:
     """Where exported graphs and engines are cached."""
     flip_test: bool = False
     """PoseNet also on each crop's mirror image (``PipelineConfig.flip_test``)."""
+    segmentation_hw: Optional[Tuple[int, int]] = None
+    """(H, W) HandSegNet reads instead of the weights' size (None: theirs)."""
     extra_candidates: Optional[int] = None
     """Mask components posed beyond the most hands (``PipelineConfig.extra_candidates``;
     None: its default)."""
@@ -417,7 +419,8 @@ def _create_backend(variant: Variant, model_set, cache_dir):
 def _model_set(config: str, settings: BenchSettings):
     from hand3d_ros.inference.model_set import resolve_model_set
 
-    return resolve_model_set(settings.weights_dir, config, allow_random_weights=True)
+    return resolve_model_set(settings.weights_dir, config, allow_random_weights=True).with_segmentation_size(
+        settings.segmentation_hw)
 
 
 def run_bench(settings: BenchSettings, log: Callable[[str], None] = print) -> BenchReport:
@@ -463,7 +466,9 @@ def run_bench(settings: BenchSettings, log: Callable[[str], None] = print) -> Be
             chosen = {name: getattr(settings, name) for name in DETECTION_SETTINGS
                       if getattr(settings, name) is not None}
             pipeline_config = PipelineConfig(flip_test=settings.flip_test, **chosen)
-            report.notes.append(f"{config}: extra_candidates {pipeline_config.extra_candidates}, refine_passes "
+            seg_h, seg_w = model_set.seg_input_hw
+            report.notes.append(f"{config}: HandSegNet reads {seg_w}x{seg_h}, extra_candidates "
+                                f"{pipeline_config.extra_candidates}, refine_passes "
                                 f"{pipeline_config.refine_passes}, refine_max_overlap "
                                 f"{pipeline_config.refine_max_overlap:g} (PoseNet again per detected hand whose "
                                 "keypoint crop overlaps its crop by at most that IoU)")

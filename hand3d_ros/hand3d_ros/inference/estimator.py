@@ -250,6 +250,13 @@ class HandEstimator:
         return int(track.handedness)
 
 
+def segmentation_hw_from_params(p: dict) -> Optional[tuple]:
+    """(H, W) of the node-style ``segmentation_height`` / ``segmentation_width``, or None
+    (both 0 or absent: the weights' own size)."""
+    hw = (int(p.get("segmentation_height", 0)), int(p.get("segmentation_width", 0)))
+    return hw if any(hw) else None
+
+
 def build_estimator(p: dict, log=print) -> HandEstimator:
     """An estimator from node-style parameters (weights, backend, thresholds...)."""
     from hand3d_ros.inference.pipeline import load_pipeline
@@ -260,5 +267,6 @@ def build_estimator(p: dict, log=print) -> HandEstimator:
         allow_random_weights=p.get("allow_random_weights", False), backend=p.get("backend", "auto"),
         device=p.get("device", "auto"), precision=p.get("precision", "auto"),
         cache_dir=p.get("engine_cache_dir") or None, force_rebuild=p.get("force_engine_rebuild", False),
-        num_threads=p.get("num_threads", 0), pipeline_config=replace(config.pipeline), log=log)
+        num_threads=p.get("num_threads", 0), pipeline_config=replace(config.pipeline),
+        segmentation_hw=segmentation_hw_from_params(p), log=log)
     return HandEstimator(pipeline, config)

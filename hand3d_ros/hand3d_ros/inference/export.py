@@ -170,6 +170,7 @@ def export_key(model_set: ModelSet, network: str, opset: int = DEFAULT_OPSET, al
         "layer_table": model_set.networks[network].config,
         "opset": int(opset),
         "signature": model_signature(model_set, network, all_stages).__dict__,
+        "input_shapes": sample_input_shapes(model_set, network),
     }
     text = json.dumps(content, sort_keys=True, separators=(",", ":"), default=list)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

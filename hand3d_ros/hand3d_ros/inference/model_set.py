@@ -7,11 +7,12 @@ random weights from a named configuration (plumbing only: the output is meaningl
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional
 
 from hand3d_ros.models import build_network, load_weights, resolve_config
+from hand3d_ros.options import SEGMENTATION_SIDE_RANGE, SEGMENTATION_STRIDE
 
 #: Networks a pipeline needs, and the file each is stored in.
 NETWORK_FILES = {"handsegnet": "handsegnet.pt", "posenet": "posenet.pt", "poseprior": "poseprior.pt"}
@@ -21,6 +22,23 @@ SHIPPED_WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 #: replaces it as the default (a fleet's own weights; the tests point it at an empty
 #: folder so that plumbing tests run on random weights whatever ships).
 DEFAULT_WEIGHTS_ENV = "HAND3D_DEFAULT_WEIGHTS"
+
+
+#: What :meth:`ModelSet.with_segmentation_size` appends to the model set's name.
+SEGMENTATION_TAG = ", HandSegNet reads "
+
+
+def check_segmentation_hw(hw) -> None:
+    """Raise ValueError unless ``hw`` = (H, W) is an input size HandSegNet can read: both
+    sides multiples of :data:`SEGMENTATION_STRIDE` within :data:`SEGMENTATION_SIDE_RANGE`."""
+    lo, hi = SEGMENTATION_SIDE_RANGE
+    try:
+        height, width = (int(v) for v in hw)
+    except (TypeError, ValueError):
+        raise ValueError(f"segmentation size must be (height, width), got {hw!r}") from None
+    if any(not lo <= v <= hi or v % SEGMENTATION_STRIDE for v in (height, width)):
+        raise ValueError(f"segmentation size {width}x{height}: each side must be a multiple of "
+                         f"{SEGMENTATION_STRIDE} in [{lo}, {hi}]")
 
 
 def default_weights_root() -> Path:
@@ -49,10 +67,32 @@ class ModelSet:
     source_dir: Optional[Path] = None
     extra: dict = field(default_factory=dict)
 
+    segmentation_hw: Optional[tuple] = None
+    """(H, W) HandSegNet reads instead of its weights' input size (None: theirs); see
+    :meth:`with_segmentation_size`."""
+
     @property
     def seg_input_hw(self) -> tuple:
-        """(H, W) of HandSegNet's input, pixels."""
+        """(H, W) of HandSegNet's input, pixels: :attr:`segmentation_hw`, else the weights'."""
+        if self.segmentation_hw is not None:
+            return tuple(self.segmentation_hw)
         return tuple(self.metadata["handsegnet"]["input_size"])
+
+    def with_segmentation_size(self, hw: Optional[tuple]) -> "ModelSet":
+        """The same networks with HandSegNet reading frames resized to ``hw`` = (H, W) pixels
+        (None: the weights' own size). HandSegNet is fully convolutional: a larger input
+        sees small (far) hands over more cells of its stride-8 output, at a cost that grows
+        with the pixels (README: accuracy against speed). Exported graphs and engines are
+        cached per size. Raises ValueError for a size HandSegNet cannot read."""
+        if hw is not None:
+            check_segmentation_hw(hw)
+            hw = tuple(int(v) for v in hw)
+            if hw == tuple(self.metadata["handsegnet"]["input_size"]):
+                hw = None
+        if hw is None:
+            return replace(self, segmentation_hw=None, name=self.name.split(SEGMENTATION_TAG)[0])
+        return replace(self, segmentation_hw=hw,
+                       name=self.name.split(SEGMENTATION_TAG)[0] + f"{SEGMENTATION_TAG}{hw[1]}x{hw[0]}")
 
     @property
     def crop_size(self) -> int:

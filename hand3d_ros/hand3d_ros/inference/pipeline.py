@@ -741,12 +741,15 @@ def weak_perspective_residual(w_rel: torch.Tensor, uv: torch.Tensor, score: torc
 def load_pipeline(weights_dir: Optional[str] = None, config: str = "lite", allow_random_weights: bool = False,
                   backend: str = "auto", device: str = "auto", precision: str = "auto",
                   cache_dir: Optional[str] = None, force_rebuild: bool = False, num_threads: int = 0,
-                  pipeline_config: Optional[PipelineConfig] = None, log=print) -> HandPosePipeline:
-    """Weights + backend -> a ready :class:`HandPosePipeline` (logs the backend chosen)."""
+                  pipeline_config: Optional[PipelineConfig] = None, segmentation_hw=None,
+                  log=print) -> HandPosePipeline:
+    """Weights + backend -> a ready :class:`HandPosePipeline` (logs the backend chosen).
+    ``segmentation_hw``: (H, W) HandSegNet reads instead of its weights' size (None:
+    theirs; :meth:`ModelSet.with_segmentation_size`)."""
     from hand3d_ros.inference.backends.select import create_backend
     from hand3d_ros.inference.model_set import resolve_model_set
 
-    model_set = resolve_model_set(weights_dir, config, allow_random_weights)
+    model_set = resolve_model_set(weights_dir, config, allow_random_weights).with_segmentation_size(segmentation_hw)
     if model_set.random:
         log(f"WARNING: running with random weights ({model_set.name}): the output is meaningless")
     engine = create_backend(backend, model_set, device=device, precision=precision, cache_dir=cache_dir,

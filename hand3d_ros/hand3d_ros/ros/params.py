@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
+from hand3d_ros.options import SEGMENTATION_SIDE_RANGE, SEGMENTATION_STRIDE
+
 
 @dataclass(frozen=True)
 class Param:
@@ -48,6 +50,11 @@ PARAMS = (
     Param("engine_cache_dir", "", "Folder for exported ONNX files and TensorRT engines; empty: ~/.cache/hand3d_ros.", read_only=True),
     Param("force_engine_rebuild", False, "Rebuild cached engines even when their key matches.", read_only=True),
     Param("num_threads", 0, "CPU threads for the networks (0: the library default).", min=0, max=256, read_only=True),
+    Param("segmentation_width", 0, "Width of the frame HandSegNet reads, pixels (a multiple of 8; 0 with "
+          "segmentation_height 0: the weights' own, 320 for the shipped ones). Larger finds smaller, farther hands "
+          "at a cost that grows with the pixels (README: accuracy against speed).", min=0, max=1920, read_only=True),
+    Param("segmentation_height", 0, "Height of the frame HandSegNet reads, pixels (a multiple of 8; 0 with "
+          "segmentation_width 0: the weights' own, 240 for the shipped ones).", min=0, max=1920, read_only=True),
     # Inputs (fixed at start-up: they decide the subscriptions).
     Param("use_compressed", False, "Subscribe to image/compressed (JPEG/PNG) instead of image.", read_only=True),
     Param("use_depth", False, "Subscribe to depth (aligned to the image; 16UC1 mm or 32FC1 m) for the metric scale.", read_only=True),
@@ -171,6 +178,12 @@ def validate_all(values: dict) -> Optional[str]:
     if -1.0 < values["detection_threshold"] < 0.01:
         return (f"detection_threshold must be -1 (the weights' calibrated value) or in [0.01, 0.99], "
                 f"got {values['detection_threshold']}")
+    segmentation = (values["segmentation_height"], values["segmentation_width"])
+    if any(segmentation):
+        lo, hi = SEGMENTATION_SIDE_RANGE
+        if not all(lo <= v <= hi and v % SEGMENTATION_STRIDE == 0 for v in segmentation):
+            return (f"segmentation_width and segmentation_height must both be 0 (the weights' size) or multiples of "
+                    f"{SEGMENTATION_STRIDE} in [{lo}, {hi}], got {segmentation[1]}x{segmentation[0]}")
     if 0.0 < values["split_min_aspect"] < 1.0:
         return f"split_min_aspect must be 0 (never split) or in [1, 10], got {values['split_min_aspect']}"
     return None
