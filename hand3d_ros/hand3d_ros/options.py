@@ -16,3 +16,16 @@ SIDE_CROPS = ("pipeline", "teacher")
 SEGMENTATION_STRIDE = 8
 #: Range of each side of a HandSegNet input size a user may choose, pixels.
 SEGMENTATION_SIDE_RANGE = (64, 1920)
+
+
+def check_segmentation_hw(hw) -> None:
+    """Raise ValueError unless ``hw`` = (H, W) is an input size HandSegNet can read: both
+    sides multiples of :data:`SEGMENTATION_STRIDE` within :data:`SEGMENTATION_SIDE_RANGE`."""
+    lo, hi = SEGMENTATION_SIDE_RANGE
+    try:
+        height, width = (int(v) for v in hw)
+    except (TypeError, ValueError):
+        raise ValueError(f"segmentation size must be (height, width), got {hw!r}") from None
+    if any(not lo <= v <= hi or v % SEGMENTATION_STRIDE for v in (height, width)):
+        raise ValueError(f"segmentation size {width}x{height}: each side must be a multiple of "
+                         f"{SEGMENTATION_STRIDE} in [{lo}, {hi}]")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Optional
 
 from hand3d_ros.models import build_network, load_weights, resolve_config
-from hand3d_ros.options import SEGMENTATION_SIDE_RANGE, SEGMENTATION_STRIDE
+from hand3d_ros.options import check_segmentation_hw
 
 #: Networks a pipeline needs, and the file each is stored in.
 NETWORK_FILES = {"handsegnet": "handsegnet.pt", "posenet": "posenet.pt", "poseprior": "poseprior.pt"}
@@ -26,19 +26,6 @@ DEFAULT_WEIGHTS_ENV = "HAND3D_DEFAULT_WEIGHTS"
 
 #: What :meth:`ModelSet.with_segmentation_size` appends to the model set's name.
 SEGMENTATION_TAG = ", HandSegNet reads "
-
-
-def check_segmentation_hw(hw) -> None:
-    """Raise ValueError unless ``hw`` = (H, W) is an input size HandSegNet can read: both
-    sides multiples of :data:`SEGMENTATION_STRIDE` within :data:`SEGMENTATION_SIDE_RANGE`."""
-    lo, hi = SEGMENTATION_SIDE_RANGE
-    try:
-        height, width = (int(v) for v in hw)
-    except (TypeError, ValueError):
-        raise ValueError(f"segmentation size must be (height, width), got {hw!r}") from None
-    if any(not lo <= v <= hi or v % SEGMENTATION_STRIDE for v in (height, width)):
-        raise ValueError(f"segmentation size {width}x{height}: each side must be a multiple of "
-                         f"{SEGMENTATION_STRIDE} in [{lo}, {hi}]")
 
 
 def default_weights_root() -> Path:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
-from hand3d_ros.options import SEGMENTATION_SIDE_RANGE, SEGMENTATION_STRIDE
+from hand3d_ros.options import SEGMENTATION_SIDE_RANGE, SEGMENTATION_STRIDE, check_segmentation_hw
 
 
 @dataclass(frozen=True)
@@ -180,8 +180,10 @@ def validate_all(values: dict) -> Optional[str]:
                 f"got {values['detection_threshold']}")
     segmentation = (values["segmentation_height"], values["segmentation_width"])
     if any(segmentation):
-        lo, hi = SEGMENTATION_SIDE_RANGE
-        if not all(lo <= v <= hi and v % SEGMENTATION_STRIDE == 0 for v in segmentation):
+        try:
+            check_segmentation_hw(segmentation)
+        except ValueError:
+            lo, hi = SEGMENTATION_SIDE_RANGE
             return (f"segmentation_width and segmentation_height must both be 0 (the weights' size) or multiples of "
                     f"{SEGMENTATION_STRIDE} in [{lo}, {hi}], got {segmentation[1]}x{segmentation[0]}")
     if 0.0 < values["split_min_aspect"] < 1.0:
