@@ -230,7 +230,7 @@ def load_state_into(model: nn.Module, path, map_location="cpu", fresh=(), narrow
 
 def _width(config) -> float:
     """Width multiplier of a network table (1 when it names none)."""
-    return float((config or {}).get("width", 1.0)) if isinstance(config, Mapping) else 1.0
+    return float(config.get("width", 1.0)) if isinstance(config, Mapping) else 1.0
 
 
 def load_weights(path, map_location="cpu") -> tuple:
