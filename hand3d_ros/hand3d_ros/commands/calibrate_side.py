@@ -11,11 +11,13 @@ which a reported hand is dropped), and, given a false-hand budget and several ca
 HandSegNet thresholds, the threshold that finds the most hands within the budget
 (``hand3d_ros.evaluation.side_fit``); with ``--write`` they are stored in
 ``DIR/posenet.pt`` (``calibration`` metadata), where the pipeline and the estimator find
-them (node parameters ``detection_threshold`` and ``min_hand_score`` at -1).
+them (node parameters ``detection_threshold`` and ``min_hand_score`` at -1). With
+``--segmentation-size WxH`` the fit is for HandSegNet reading that size and is stored
+beside the others (``calibration.detection@WxH``), used when the pipeline reads that size.
 """
 from __future__ import annotations
 
-from hand3d_ros.cli import positive_int
+from hand3d_ros.cli import positive_int, segmentation_option
 from hand3d_ros.options import SIDE_CROPS
 
 
@@ -49,6 +51,7 @@ def configure(parser):
                         help="fit for the pipeline with flip_test on (PoseNet also on the mirrored crops); "
                              "stored beside the flip_test-off fit (calibration.side_flip_test, "
                              "calibration.detection_flip_test)")
+    segmentation_option(parser)
     parser.add_argument("--side-crops", choices=SIDE_CROPS, default="pipeline",
                         help="the hand side is fitted on the hands the pipeline finds, cut as it cuts them "
                              "(pipeline, the default: what the node sees), or on windows around every "
@@ -86,17 +89,21 @@ def run(args) -> int:
     flip_test = args.flip_test
     try:
         cues = collect_side_cues(args.weights, args.real, args.split, args.limit, RealEvalConfig(flip_test=flip_test),
-                                 side_crops=args.side_crops)
+                                 side_crops=args.side_crops, segmentation_hw=args.segmentation_size)
         runs = [collect_detections(args.weights, list(args.real) + list(args.negatives), args.split, args.limit,
-                                   RealEvalConfig(detection_threshold=t, flip_test=flip_test)) for t in thresholds]
+                                   RealEvalConfig(detection_threshold=t, flip_test=flip_test),
+                                   segmentation_hw=args.segmentation_size) for t in thresholds]
         runs = {d["detection_threshold"]: d for d in runs}  # -1 resolved to the weights' threshold
     except (ValueError, WeightsError, FileNotFoundError) as exc:
         raise CommandError(str(exc)) from None
     if len(cues["head"]) < 20 or cues["is_right"].all() or not cues["is_right"].any():
         raise CommandError(f"{len(cues['head'])} hands with side cues (both sides needed, at least 20): "
                            "more labelled photos, or weights with a side head")
+    segmentation_hw = next(iter(runs.values()))["segmentation_hw"]  # None: the weights' own size
+    size_note = f", HandSegNet reads {segmentation_hw[1]}x{segmentation_hw[0]}" if segmentation_hw else ""
     source = (", ".join(os.path.basename(os.path.normpath(r)) for r in args.real)
-              + f" ({args.split}, {args.side_crops} crops" + (", flip_test)" if flip_test else ")"))
+              + f" ({args.split}, {args.side_crops} crops" + (", flip_test" if flip_test else "")
+              + size_note + ")")
     cal, report = fit_and_report(cues, source)
     print(f"{report['hands']} hands; side accuracy: raw {report['accuracy_raw']:.3f}, "
           f"head alone {report['accuracy_head']:.3f}, calibrated {report['accuracy_calibrated']:.3f}")
@@ -133,7 +140,7 @@ def run(args) -> int:
         print(f"hand confidence: log-odds = {model.keypoint_scale:.3f} x mean keypoint score + "
               f"{model.peak_scale:.3f} x HandSegNet peak + {model.bias:.3f} ({model.samples} hands)")
     print(f"detection gate ({'hand confidence' if model is not None else 'mean keypoint score'}; {rule}; "
-          f"HandSegNet threshold {threshold:.2f}), {detections['teacher_hands']} teacher hands, "
+          f"HandSegNet threshold {threshold:.2f}{size_note}), {detections['teacher_hands']} teacher hands, "
           f"{detections['hand_free_photos']} hand-free photos:")
     print("  threshold  found  false (photos with hands)  false per hand-free photo")
     for t, found, false, per_free in table:
@@ -143,10 +150,12 @@ def run(args) -> int:
         print(f"  {t:9.2f} {found:6.3f} {false:26.0f} {per_free:26.3f}{mark}")
     if args.write:
         path = os.path.join(args.weights, "posenet.pt")
-        set_calibration(path, calibration_key(METADATA_KEY, flip_test), cal.to_entry())
+        set_calibration(path, calibration_key(METADATA_KEY, flip_test, segmentation_hw), cal.to_entry())
         gates = ({HAND_CONFIDENCE: model.to_entry(), "min_hand_score": gate} if model is not None
                  else {"min_mean_keypoint_score": gate})
-        set_calibration(path, calibration_key(DETECTION_CALIBRATION, flip_test), {
-            **gates, "detection_threshold": threshold, "source": source, "rule": rule, "flip_test": flip_test})
-        print(f"written to {path}")
+        set_calibration(path, calibration_key(DETECTION_CALIBRATION, flip_test, segmentation_hw), {
+            **gates, "detection_threshold": threshold, "source": source, "rule": rule, "flip_test": flip_test,
+            **({"segmentation_size": [segmentation_hw[1], segmentation_hw[0]]} if segmentation_hw else {})})
+        print(f"written to {path} ({calibration_key(DETECTION_CALIBRATION, flip_test, segmentation_hw)}, "
+              f"{calibration_key(METADATA_KEY, flip_test, segmentation_hw)})")
     return 0

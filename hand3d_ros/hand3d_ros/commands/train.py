@@ -49,6 +49,9 @@ def configure(parser):
                         help="PoseNet/PosePrior: replace the schedule's crop jitter: std of the crop-centre shift "
                              "(fraction of the window side) and of log(crop side); each in [0, 0.5] (real-finetune: "
                              "0.08 0.17, the spread of the pipeline's own crops)")
+    parser.add_argument("--mosaic", type=float, default=None, metavar="P",
+                        help="HandSegNet: probability that a training frame becomes a 2x2 mosaic of four "
+                             "half-size frames (more distant hands); default the schedule's")
     parser.add_argument("--workers", type=non_negative_int, default=1,
                         help="DataLoader decode processes (default 1; 0 = in the main process)")
     parser.add_argument("--threads", type=non_negative_int, default=0,
@@ -58,11 +61,15 @@ def configure(parser):
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def _crop_jitter(values):
-    """``--crop-jitter CENTRE LOG_SIDE`` as :class:`Augment` fields (None: the schedule's)."""
-    if values is None:
-        return None
-    return {"crop_center_noise": values[0], "crop_scale_noise": values[1]}
+def _augment_overrides(args):
+    """``--crop-jitter CENTRE LOG_SIDE`` and ``--mosaic P`` as :class:`Augment` fields
+    (None: the schedule's own)."""
+    fields = {}
+    if args.crop_jitter is not None:
+        fields.update(crop_center_noise=args.crop_jitter[0], crop_scale_noise=args.crop_jitter[1])
+    if args.mosaic is not None:
+        fields["mosaic"] = args.mosaic
+    return fields or None
 
 
 def run(args) -> int:
@@ -83,7 +90,7 @@ def run(args) -> int:
                 raise CommandError(f"no such weight file: {path}")
         config = get_config(args.network, args.schedule, args.seed, maps_from=args.maps_from,
                             init_from=args.init_from, steps=args.steps, batch_size=args.batch_size,
-                            augment=_crop_jitter(args.crop_jitter))
+                            augment=_augment_overrides(args))
         if config.train_only and not args.init_from:
             raise CommandError(f"--schedule {args.schedule} trains only {', '.join(config.train_only)}: "
                                "give the trained weights to start from with --init-from")

@@ -44,7 +44,8 @@ from hand3d_ros.options import SIDE_CROPS
 
 
 def collect_side_cues(weights_dir, folders: Sequence, split: Optional[str] = None, limit: Optional[int] = None,
-                      config: RealEvalConfig = RealEvalConfig(), side_crops: str = "pipeline") -> dict:
+                      config: RealEvalConfig = RealEvalConfig(), side_crops: str = "pipeline",
+                      segmentation_hw: Optional[tuple] = None) -> dict:
     """``{"head": (N,), "residual": (N,), "is_right": (N,) bool}``: the raw side cues of N
     hands of ``folders`` (restricted to ``split`` by source) with the weights' own pipeline
     (``config``'s detection settings), without the side calibration the weights carry.
@@ -57,7 +58,8 @@ def collect_side_cues(weights_dir, folders: Sequence, split: Optional[str] = Non
 
     if side_crops not in SIDE_CROPS:
         raise ValueError(f"side_crops must be one of {SIDE_CROPS}, got {side_crops!r}")
-    pipeline = load_pipeline(weights_dir=weights_dir, backend="torch", device="cpu", log=lambda *_: None)
+    pipeline = load_pipeline(weights_dir=weights_dir, backend="torch", device="cpu", segmentation_hw=segmentation_hw,
+                             log=lambda *_: None)
     pipeline.config = config.pipeline_config(handedness="auto")
     pipeline.side_calibration = None  # the raw cues, whatever the weights carry
     cues, is_right = [], []
@@ -85,18 +87,21 @@ def collect_side_cues(weights_dir, folders: Sequence, split: Optional[str] = Non
 
 
 def collect_detections(weights_dir, folders: Sequence, split: Optional[str] = None, limit: Optional[int] = None,
-                       config: RealEvalConfig = RealEvalConfig()) -> dict:
+                       config: RealEvalConfig = RealEvalConfig(), segmentation_hw: Optional[tuple] = None) -> dict:
     """Every hand the pipeline reports on the photos (no gate), with its mean keypoint
     score, HandSegNet peak and whether it pairs with a teacher hand, scored as ``hand3d
     eval`` scores them: ``{"kp_mean": (P,), "peak": (P,), "paired": (P,) bool, "teacher_hands": int,
-    "hand_free_photos": int, "false_on_hand_free": (P,) bool, "detection_threshold": float}``
-    (HandSegNet's threshold used: ``config.detection_threshold``, or the weights' for -1);
+    "hand_free_photos": int, "false_on_hand_free": (P,) bool, "detection_threshold": float,
+    "segmentation_hw": (H, W) or None}`` (HandSegNet's threshold used: ``config.detection_threshold``,
+    or the weights' for -1; its input size when not the weights' own);
     predictions on areas the teacher marked uncertain count neither as paired nor as false
-    (they are left out)."""
-    from hand3d_ros.inference.pipeline import load_pipeline, resolve_detection_threshold
+    (they are left out). ``segmentation_hw``: as :func:`collect_side_cues`."""
+    from hand3d_ros.inference.pipeline import load_pipeline
 
-    pipeline = load_pipeline(weights_dir=weights_dir, backend="torch", device="cpu", log=lambda *_: None)
-    threshold = resolve_detection_threshold(config.detection_threshold, pipeline.model_set.metadata, config.flip_test)
+    pipeline = load_pipeline(weights_dir=weights_dir, backend="torch", device="cpu", segmentation_hw=segmentation_hw,
+                             log=lambda *_: None)
+    pipeline.config = config.pipeline_config()
+    threshold = pipeline.detection_threshold
     opened, photos = open_photos(folders, split, config=config, limit=limit)
     kp_mean, peak, paired, on_free, teacher_hands, free = [], [], [], [], 0, 0
     for scored in score_photos(pipeline, opened, photos, config, gated=False):
@@ -114,7 +119,7 @@ def collect_detections(weights_dir, folders: Sequence, split: Optional[str] = No
     return {"kp_mean": np.asarray(kp_mean), "peak": np.asarray(peak), "paired": np.asarray(paired, bool),
             "teacher_hands": teacher_hands,
             "hand_free_photos": free, "false_on_hand_free": np.asarray(on_free, bool),
-            "detection_threshold": threshold}
+            "detection_threshold": threshold, "segmentation_hw": pipeline.model_set.segmentation_hw}
 
 
 def false_rate_bound(false_hands: float, photos: int, confidence: float) -> float:

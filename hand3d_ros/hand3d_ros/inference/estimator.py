@@ -158,8 +158,10 @@ class HandEstimator:
     def weights_gates(self, flip_test: bool) -> dict:
         """The weights' own detection gates for a ``flip_test`` mode (``hand3d
         calibrate-side`` stores them): ``{"min_hand_score": ..., "min_mean_keypoint_score":
-        ...}``, :data:`DEFAULT_MIN_HAND_SCORE` and 0 where they carry none."""
-        calibration = detection_calibration(self.pipeline.model_set.metadata, flip_test)
+        ...}``, :data:`DEFAULT_MIN_HAND_SCORE` and 0 where they carry none (at HandSegNet's
+        input size: a size's own calibration, else the weights' size's)."""
+        model_set = self.pipeline.model_set
+        calibration = detection_calibration(model_set.metadata, flip_test, model_set.segmentation_hw)
         return {"min_hand_score": float(calibration.get("min_hand_score", DEFAULT_MIN_HAND_SCORE)),
                 "min_mean_keypoint_score": float(calibration.get("min_mean_keypoint_score", 0.0))}
 

@@ -67,25 +67,35 @@ DETECTION_CALIBRATION = "detection"
 DEFAULT_DETECTION_THRESHOLD = 0.5
 
 
-def calibration_key(name: str, flip_test: bool) -> str:
+def calibration_key(name: str, flip_test: bool, segmentation_hw: Optional[tuple] = None) -> str:
     """Key of a calibration fitted for one ``flip_test`` mode: ``name`` for PoseNet on the
     crops alone, ``name + "_flip_test"`` with the mirrored crops averaged in (their keypoint
-    scores and side logits differ, and so do the gate and side calibration that fit them)."""
+    scores and side logits differ, and so do the gate and side calibration that fit them).
+    Fitted with HandSegNet reading another size than its weights' (``segmentation_hw`` =
+    (H, W); it finds more, and more false, hands): ``name + "@WxH"`` before that suffix."""
+    if segmentation_hw is not None:
+        name = f"{name}@{int(segmentation_hw[1])}x{int(segmentation_hw[0])}"
     return f"{name}_flip_test" if flip_test else name
 
 
-def _calibration_entry(metadata: dict, name: str, flip_test: bool) -> dict:
-    """The ``name`` calibration of a model set for a ``flip_test`` mode (the other mode's
-    when the weights carry only that one), or {}."""
+def _calibration_entry(metadata: dict, name: str, flip_test: bool, segmentation_hw: Optional[tuple] = None) -> dict:
+    """The ``name`` calibration of a model set for a ``flip_test`` mode and HandSegNet input
+    size (``ModelSet.segmentation_hw``; None: the weights' own), or {}. Falls back to the
+    other ``flip_test`` mode's, then to the weights' own size's, when they carry no closer one."""
     calibration = (metadata or {}).get("posenet", {}).get("calibration") or {}
-    return dict(calibration.get(calibration_key(name, flip_test))
-                or calibration.get(calibration_key(name, not flip_test)) or {})
+    sizes = (segmentation_hw, None) if segmentation_hw is not None else (None,)
+    for hw in sizes:
+        for flip in (flip_test, not flip_test):
+            entry = calibration.get(calibration_key(name, flip, hw))
+            if entry:
+                return dict(entry)
+    return {}
 
 
-def detection_calibration(metadata: dict, flip_test: bool = False) -> dict:
+def detection_calibration(metadata: dict, flip_test: bool = False, segmentation_hw: Optional[tuple] = None) -> dict:
     """The detection calibration stored with a model set (``ModelSet.metadata``) for a
-    ``flip_test`` mode, or {}."""
-    return _calibration_entry(metadata, DETECTION_CALIBRATION, flip_test)
+    ``flip_test`` mode and HandSegNet input size (None: the weights' own), or {}."""
+    return _calibration_entry(metadata, DETECTION_CALIBRATION, flip_test, segmentation_hw)
 
 
 def is_detection_threshold(value: float) -> bool:
@@ -94,13 +104,15 @@ def is_detection_threshold(value: float) -> bool:
     return value == -1.0 or 0.0 < value < 1.0
 
 
-def resolve_detection_threshold(configured: float, metadata: dict, flip_test: bool = False) -> float:
+def resolve_detection_threshold(configured: float, metadata: dict, flip_test: bool = False,
+                                segmentation_hw: Optional[tuple] = None) -> float:
     """The HandSegNet threshold in use: ``configured`` when it is positive, else the
-    weights' calibrated one for the ``flip_test`` mode (:data:`DEFAULT_DETECTION_THRESHOLD`
-    when they carry none)."""
+    weights' calibrated one for the ``flip_test`` mode and HandSegNet input size
+    (:data:`DEFAULT_DETECTION_THRESHOLD` when they carry none)."""
     if configured > 0:
         return float(configured)
-    return float(detection_calibration(metadata, flip_test).get("detection_threshold", DEFAULT_DETECTION_THRESHOLD))
+    calibration = detection_calibration(metadata, flip_test, segmentation_hw)
+    return float(calibration.get("detection_threshold", DEFAULT_DETECTION_THRESHOLD))
 
 
 @dataclass
@@ -300,12 +312,13 @@ class HandPosePipeline:
         sigma = self.config.heatmap_sigma * self.crop_size / 256.0
         self.codec = GaussianHeatmap(input_size=self.crop_size, heatmap_size=model_set.map_size, sigma=sigma)
         # The weights' own hand-side calibration (fitted on held-out hands) for each
-        # flip_test mode, if they carry one.
+        # flip_test mode (at HandSegNet's input size), if they carry one ...
+        hw = model_set.segmentation_hw
         self.side_calibrations = {flip: SideCalibration.from_entry(
-            _calibration_entry(model_set.metadata, SIDE_CALIBRATION, flip)) for flip in (False, True)}
+            _calibration_entry(model_set.metadata, SIDE_CALIBRATION, flip, hw)) for flip in (False, True)}
         # ... and their model of P(real hand), if they carry one.
         self.hand_confidences = {flip: HandConfidence.from_entry(
-            detection_calibration(model_set.metadata, flip).get(HAND_CONFIDENCE)) for flip in (False, True)}
+            detection_calibration(model_set.metadata, flip, hw).get(HAND_CONFIDENCE)) for flip in (False, True)}
 
     @property
     def side_calibration(self) -> Optional[SideCalibration]:
@@ -327,7 +340,7 @@ class HandPosePipeline:
         """HandSegNet's threshold in use (the configured one, else the weights' for the
         configured ``flip_test`` mode)."""
         return resolve_detection_threshold(self.config.detection_threshold, self.model_set.metadata,
-                                           self.config.flip_test)
+                                           self.config.flip_test, self.model_set.segmentation_hw)
 
     @property
     def description(self) -> str:

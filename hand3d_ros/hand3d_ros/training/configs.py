@@ -102,6 +102,10 @@ class Augment:
         "help": "HandSegNet: random zoom of the whole frame, log-uniform in (lo, hi) (> 1 zooms in: "
                 "hands larger; < 1 zooms out: hands smaller, the border unlabelled), with a random "
                 "shift that keeps the zoomed frame covering or inside the input; 0 < lo <= hi"})
+    mosaic: float = field(default=0.0, metadata={
+        "help": "HandSegNet: probability that a frame becomes a 2x2 mosaic of itself and three other "
+                "frames of the batch, each at half size (hands half as large, among real surroundings "
+                "instead of a zoom's empty border); [0, 1]"})
     rotation_deg: float = field(default=0.0, metadata={
         "help": "PoseNet: random in-plane rotation of the crop about its centre, U(-r, r) degrees; [0, 180]"})
     channel_gain: float = field(default=0.0, metadata={
@@ -127,6 +131,8 @@ class Augment:
             raise ValueError("Augment.keypoint_noise_px must be >= 0")
         if not 0 <= self.rotation_deg <= 180:
             raise ValueError("Augment.rotation_deg must be in [0, 180]")
+        if not 0 <= self.mosaic <= 1:
+            raise ValueError("Augment.mosaic must be in [0, 1]")
         if not 0 <= self.channel_gain <= 1 or not 0 <= self.pixel_noise <= 0.5 or not 0 <= self.blur_prob <= 1:
             raise ValueError("Augment.channel_gain must be in [0, 1], pixel_noise in [0, 0.5], blur_prob in [0, 1]")
         for name in ("contrast", "map_scale", "zoom"):

@@ -197,6 +197,49 @@ def zoom_frames(images: torch.Tensor, labels: torch.Tensor, zoom: Tuple[float, f
     return out, out_labels
 
 
+def mosaic_frames(images: torch.Tensor, labels: torch.Tensor, prob: float,
+                  generator: Optional[torch.Generator] = None):
+    """Replace frames, each with probability ``prob``, by a 2x2 mosaic of half-size frames
+    (HandSegNet augmentation: distant hands with real surroundings).
+
+    The top-left tile is the frame itself; the other three are frames of the batch drawn at
+    random (with replacement). Images are shrunk with an antialiased bilinear filter, labels
+    with nearest neighbour.
+
+    Args:
+        images: ``(N, C, H, W)`` float. labels: ``(N, H, W)`` long (0, 1 or ``IGNORE_LABEL``).
+        prob: probability in [0, 1] that a frame becomes a mosaic.
+
+    Returns:
+        ``(images, labels)`` of the same shapes.
+    """
+    n, _, h, w = images.shape
+    if prob <= 0 or n == 0:
+        return images, labels
+    device = images.device
+    chosen = _rand((n,), generator, device) < prob
+    if not bool(chosen.any()):
+        return images, labels
+    sources = torch.cat((torch.arange(n, device=device)[:, None],
+                         (_rand((n, 3), generator, device) * n).long().clamp_(max=n - 1)), 1)  # (N, 4)
+    rows, cols = (h // 2, h - h // 2), (w // 2, w - w // 2)
+    image_rows, label_rows = [], []
+    for r in range(2):
+        image_tiles, label_tiles = [], []
+        for c in range(2):
+            index = sources[:, 2 * r + c]
+            size = (rows[r], cols[c])
+            image_tiles.append(F.interpolate(images[index], size=size, mode="bilinear", align_corners=False,
+                                             antialias=True))
+            label_tiles.append(F.interpolate(labels[index][:, None].float(), size=size, mode="nearest")[:, 0])
+        image_rows.append(torch.cat(image_tiles, -1))
+        label_rows.append(torch.cat(label_tiles, -1))
+    mosaic_images = torch.cat(image_rows, -2)
+    mosaic_labels = torch.cat(label_rows, -2).round().long()
+    return (torch.where(chosen[:, None, None, None], mosaic_images, images),
+            torch.where(chosen[:, None, None], mosaic_labels, labels))
+
+
 def rotate_patches(patches: torch.Tensor, uv_crop: torch.Tensor, angle_rad: torch.Tensor):
     """Rotate square crops about their centre (zeros where the rotated window leaves the crop).
 

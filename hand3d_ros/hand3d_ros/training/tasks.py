@@ -97,6 +97,7 @@ class HandSegNetTask(Task):
                 flip = torch.rand(images.shape[0], generator=generator) < 0.5
                 images = torch.where(flip[:, None, None, None], images.flip(-1), images)
                 labels = torch.where(flip[:, None, None], labels.flip(-1), labels)
+            images, labels = targets.mosaic_frames(images, labels, aug.mosaic, generator)
             images, labels = targets.zoom_frames(images, labels, aug.zoom, generator)
         return {"images": images.contiguous(), "labels": labels}
 

@@ -433,6 +433,19 @@ def test_calibrate_side_picks_the_detection_threshold_and_writes_it(tmp_path, re
     detection = read_weights(weights / "posenet.pt")["calibration"]["detection"]
     assert detection.get("min_hand_score", detection.get("min_mean_keypoint_score")) == 0.37
     assert detection["rule"].endswith("gate kept at 0.37")
+    # fitted at another HandSegNet size: stored beside the weights' own size's fit, used at that size only
+    assert main(base + ["--negatives", str(real_dirs[1]), "--max-false-per-hand-free", "0.5", "--gate", "0.42",
+                        "--detection-thresholds", "0.55", "--segmentation-size", "384x288", "--write"]) == 0
+    assert "HandSegNet reads 384x288" in capsys.readouterr().out
+    calibration = read_weights(weights / "posenet.pt")["calibration"]
+    assert calibration["detection"] == detection  # untouched
+    sized = calibration["detection@384x288"]
+    assert sized["detection_threshold"] == 0.55 and sized["segmentation_size"] == [384, 288]
+    assert sized.get("min_hand_score", sized.get("min_mean_keypoint_score")) == 0.42
+    assert "side@384x288" in calibration
+    model_set = load_model_set(weights)
+    assert resolve_detection_threshold(-1.0, model_set.metadata, False, (288, 384)) == 0.55
+    assert resolve_detection_threshold(-1.0, model_set.metadata, False, (336, 448)) == detection["detection_threshold"]
 
 
 def test_eval_real_command_runs_the_pipeline_once_per_photo(weights, real_dirs, tmp_path, capsys):

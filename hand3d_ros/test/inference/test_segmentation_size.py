@@ -36,6 +36,34 @@ def test_model_set_reads_the_chosen_size_and_says_so(lite):
             lite.with_segmentation_size(bad)
 
 
+def test_calibration_is_looked_up_for_the_chosen_size(lite):
+    """A calibration fitted at HandSegNet's chosen size wins; else the other flip_test
+    mode's at that size, else the weights' own size's."""
+    from dataclasses import replace
+
+    from hand3d_ros.inference.backends.torch_backend import TorchBackend
+    from hand3d_ros.inference.estimator import HandEstimator
+    from hand3d_ros.inference.pipeline import calibration_key, detection_calibration
+
+    assert calibration_key("detection", True, (288, 384)) == "detection@384x288_flip_test"
+    assert calibration_key("side", False) == "side"
+    entries = {"detection": {"detection_threshold": 0.5, "min_hand_score": 0.2},
+               "detection_flip_test": {"detection_threshold": 0.45, "min_hand_score": 0.14},
+               "detection@384x288": {"detection_threshold": 0.6, "min_hand_score": 0.3}}
+    metadata = {**lite.metadata, "posenet": {**lite.metadata["posenet"], "calibration": entries}}
+    assert detection_calibration(metadata, False)["min_hand_score"] == 0.2
+    assert detection_calibration(metadata, True)["min_hand_score"] == 0.14
+    assert detection_calibration(metadata, False, (288, 384))["min_hand_score"] == 0.3
+    assert detection_calibration(metadata, True, (288, 384))["min_hand_score"] == 0.3  # the size first
+    assert detection_calibration(metadata, True, (336, 448))["min_hand_score"] == 0.14  # no fit at that size
+    own = replace(lite, metadata=metadata)
+    for hw, threshold, gate in ((None, 0.5, 0.2), ((288, 384), 0.6, 0.3), ((336, 448), 0.5, 0.2)):
+        model_set = own.with_segmentation_size(hw)
+        estimator = HandEstimator(HandPosePipeline(TorchBackend(model_set), model_set, PipelineConfig()))
+        assert estimator.pipeline.detection_threshold == threshold
+        assert estimator.weights_gates(False)["min_hand_score"] == gate
+
+
 def test_graphs_are_exported_and_cached_per_size(lite, tmp_path):
     own = export.export_network(lite, "handsegnet", tmp_path)
     bigger = export.export_network(lite.with_segmentation_size((160, 224)), "handsegnet", tmp_path)

@@ -75,6 +75,34 @@ def test_zoom_out_leaves_an_unlabelled_border_and_zoom_in_none():
     assert bool((out == 1).all()) and torch.allclose(img, images)
 
 
+def test_mosaic_tiles_four_half_size_frames_of_the_batch():
+    n, h, w = 6, 40, 60
+    images = torch.arange(n, dtype=torch.float32)[:, None, None, None].expand(n, 3, h, w).clone()
+    labels = torch.zeros(n, h, w, dtype=torch.long)
+    labels[:, 10:30, 20:40] = 1  # one hand per frame, 20 x 20 px
+    labels[:, 0, 0] = targets.IGNORE_LABEL
+    g = torch.Generator().manual_seed(0)
+    out_images, out_labels = targets.mosaic_frames(images, labels, 1.0, g)
+    assert out_images.shape == images.shape and out_labels.shape == labels.shape
+    for i in range(n):
+        # Top-left tile: the frame itself at half size; each tile is one whole frame.
+        assert torch.allclose(out_images[i, :, :h // 2, :w // 2], torch.tensor(float(i)))
+        for r, c in ((0, 1), (1, 0), (1, 1)):
+            tile = out_images[i, :, r * h // 2:(r + 1) * h // 2, c * w // 2:(c + 1) * w // 2]
+            source = float(tile[0, 0, 0])
+            assert torch.allclose(tile, torch.tensor(source)) and abs(source - round(source)) < 1e-5
+        # Four hands of a quarter of the area each; the ignored pixel stays ignored.
+        assert int((out_labels[i] == 1).sum()) == 4 * 10 * 10
+        assert int(out_labels[i, 0, 0]) == targets.IGNORE_LABEL
+    unchanged = targets.mosaic_frames(images, labels, 0.0, g)
+    assert unchanged[0] is images and unchanged[1] is labels
+    some_images, _ = targets.mosaic_frames(images, labels, 0.5, torch.Generator().manual_seed(1))
+    kept = [bool(torch.equal(some_images[i], images[i])) for i in range(n)]
+    assert any(kept) and not all(kept)
+    with pytest.raises(ValueError, match="mosaic"):
+        Augment(mosaic=1.5)
+
+
 def test_rotated_patch_moves_its_keypoint_with_it():
     size = 32
     patches = torch.zeros(1, 1, size, size)

@@ -40,6 +40,17 @@ def test_crop_jitter_reaches_the_weights_metadata(tiny_shards, tmp_path, capsys)
     assert not (tmp_path / "bad" / "posenet.pt").exists()
 
 
+def test_mosaic_reaches_the_weights_metadata(tiny_shards, tmp_path, capsys):
+    args = ["train", "handsegnet", "--data", str(tiny_shards), "--out", str(tmp_path / "run"), "--schedule", "test",
+            "--workers", "0", "--threads", "1", "--no-progress", "--mosaic", "0.4"]
+    assert main(args) == 0
+    assert read_weights(tmp_path / "run" / "handsegnet.pt")["training"]["schedule"]["augment"]["mosaic"] == 0.4
+    capsys.readouterr()
+    assert main(args[:5] + [str(tmp_path / "bad")] + args[6:-1] + ["2"]) == 1
+    assert capsys.readouterr().err.strip().splitlines() == ["hand3d train: Augment.mosaic must be in [0, 1]"]
+    assert not (tmp_path / "bad" / "handsegnet.pt").exists()
+
+
 def test_width_narrows_handsegnet_and_refuses_posenet(tiny_shards, tmp_path, capsys):
     base = ["--data", str(tiny_shards), "--schedule", "test", "--workers", "0", "--threads", "1", "--no-progress"]
     for network in ("handsegnet", "posenet"):
