@@ -52,6 +52,9 @@ def configure(parser):
     parser.add_argument("--mosaic", type=float, default=None, metavar="P",
                         help="HandSegNet: probability that a training frame becomes a 2x2 mosaic of four "
                              "half-size frames (more distant hands); default the schedule's")
+    parser.add_argument("--device", default="auto",
+                        help="where the network trains: auto (CUDA when available), cpu, cuda or cuda:N; batches are "
+                             "augmented there too, with the same random draws on any device (default auto)")
     parser.add_argument("--workers", type=non_negative_int, default=1,
                         help="DataLoader decode processes (default 1; 0 = in the main process)")
     parser.add_argument("--threads", type=non_negative_int, default=0,
@@ -96,7 +99,7 @@ def run(args) -> int:
                                "give the trained weights to start from with --init-from")
         input_size = parse_wxh(args.input_size, "--input-size", 8, multiple=8)[::-1] if args.input_size else None
         result = train(args.network, args.data, args.out, args.config, config, val=args.val,
-                       num_workers=args.workers, input_size=input_size, width=args.width,
+                       num_workers=args.workers, input_size=input_size, width=args.width, device=args.device,
                        time_limit_s=args.time_limit * 60 if args.time_limit else None,
                        progress=not args.no_progress)
     except (DataError, RunMismatch, ValueError, FloatingPointError) as exc:

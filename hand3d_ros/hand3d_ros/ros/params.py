@@ -52,7 +52,9 @@ PARAMS = (
     Param("num_threads", 0, "CPU threads for the networks (0: the library default).", min=0, max=256, read_only=True),
     Param("segmentation_width", 0, "Width of the frame HandSegNet reads, pixels (a multiple of 8; 0 with "
           "segmentation_height 0: the weights' own, 320 for the shipped ones). Larger finds smaller, farther hands "
-          "at a cost that grows with the pixels (README: accuracy against speed).", min=0, max=1920, read_only=True),
+          "at a cost that grows with the pixels (README: accuracy against speed); detection_threshold and "
+          "min_hand_score at -1 take the weights' fit for that size when they carry one.", min=0, max=1920,
+          read_only=True),
     Param("segmentation_height", 0, "Height of the frame HandSegNet reads, pixels (a multiple of 8; 0 with "
           "segmentation_width 0: the weights' own, 240 for the shipped ones).", min=0, max=1920, read_only=True),
     # Inputs (fixed at start-up: they decide the subscriptions).

@@ -105,6 +105,25 @@ def _trim_log(path: Path, step: int) -> None:
     path.write_text("".join(line + "\n" for line in keep))
 
 
+def resolve_training_device(device: str) -> torch.device:
+    """``"auto"``: CUDA when available, else the CPU; otherwise the named device (ValueError
+    with one readable line when it is CUDA and this machine has none)."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"unknown device {device!r} (auto, cpu, cuda or cuda:N)") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for, but torch sees no CUDA GPU here (use --device cpu)")
+    return resolved
+
+
+def batch_to(batch: dict, device: torch.device) -> dict:
+    """A collated batch with its tensors on ``device`` (other values as they are)."""
+    return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+
+
 def validation_loss(task: Task, data: SampleDataset, batch_size: int, batches: int, seed: int) -> float:
     """Mean loss over the first ``batches`` batches of ``data`` (fixed order and augmentation)."""
     model = task.model
@@ -116,7 +135,8 @@ def validation_loss(task: Task, data: SampleDataset, batch_size: int, batches: i
         for index, batch in enumerate(loader):
             if index >= batches or index * batch_size >= len(data):
                 break
-            prepared = task.prepare(batch, step_generator(seed, index, VAL_STREAM))
+            prepared = task.prepare(batch_to(batch, next(model.parameters()).device),
+                                    step_generator(seed, index, VAL_STREAM))
             total += float(task.loss(prepared))
             count += 1
     for module, training in modes:
@@ -152,7 +172,7 @@ def train_mode(model: nn.Module, train_only) -> None:
 
 def train(network: str, data, run_dir, config: str = "lite", train_config: TrainConfig = None,
           val=None, num_workers: int = 1, time_limit_s: Optional[float] = None, progress: bool = True,
-          stop_after: Optional[int] = None, input_size=None, width=None) -> RunResult:
+          stop_after: Optional[int] = None, input_size=None, width=None, device: str = "cpu") -> RunResult:
     """Train (or resume training) ``network`` on ``data`` into ``run_dir``.
 
     Args:
@@ -173,12 +193,17 @@ def train(network: str, data, run_dir, config: str = "lite", train_config: Train
         width: channel multiplier replacing the table's (None: the table's); with
             ``init_from`` weights of a wider plain conv stack (HandSegNet), their channels
             with the largest batch-norm scales are kept (:mod:`hand3d_ros.models.narrow`).
+        device: torch device of the networks and the batch augmentation (``"cpu"``,
+            ``"cuda"``, ``"cuda:1"``; ``"auto"``: CUDA when available). Augmentation draws
+            its random numbers on the CPU, so a run's batches are the same on any device;
+            checkpoints and weights are stored as CPU tensors (a run resumes on another device).
 
     Returns:
         :class:`RunResult`. Raises :class:`RunMismatch` for a folder of another run.
     """
     if train_config is None:
         raise ValueError("train_config is required (see hand3d_ros.training.configs.get_config)")
+    device = resolve_training_device(device)
     sched, seed = train_config.schedule, train_config.seed
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -200,7 +225,7 @@ def train(network: str, data, run_dir, config: str = "lite", train_config: Train
     _check_resume(run_dir, info)
     (run_dir / RUN_INFO.format(network=network)).write_text(json.dumps(info, indent=2) + "\n")
 
-    model = task.model
+    model = task.to(device)
     optimiser = torch.optim.Adam(trainable(model, train_config.train_only), lr=sched.lr_at(0),
                                  weight_decay=sched.weight_decay)
     step, elapsed_before = 0, 0.0
@@ -215,7 +240,7 @@ def train(network: str, data, run_dir, config: str = "lite", train_config: Train
     _trim_log(log_path, step)
 
     def checkpoint(elapsed: float):
-        atomic_save({"model": model.state_dict(), "optimizer": optimiser.state_dict(), "step": step,
+        atomic_save({"model": {name: t.detach().cpu() for name, t in model.state_dict().items()}, "optimizer": optimiser.state_dict(), "step": step,
                      "torch_rng": torch.get_rng_state(), "elapsed_s": elapsed, "run": info}, ckpt_path)
 
     train_mode(model, train_config.train_only)
@@ -232,7 +257,7 @@ def train(network: str, data, run_dir, config: str = "lite", train_config: Train
     try:
         batches = iter(loader)
         while step < sched.steps:
-            batch = next(batches)
+            batch = batch_to(next(batches), device)
             lr = sched.lr_at(step)
             for group in optimiser.param_groups:
                 group["lr"] = lr
@@ -292,6 +317,7 @@ def train(network: str, data, run_dir, config: str = "lite", train_config: Train
             "network": network, "config": config, "steps_done": step, "steps_planned": sched.steps,
             "finished": finished, "schedule": train_config.to_dict(), "data": data.describe(),
             "val": val.describe() if val is not None else None, "train_seconds": round(elapsed, 1),
+            "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
             "final_loss": last_loss, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "target": "w_rel (direct regression)" if network == "poseprior-direct" else "standard",
             # Earlier runs these weights continue from (``init_from``), oldest first.

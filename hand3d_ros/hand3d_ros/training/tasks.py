@@ -63,6 +63,11 @@ class Task(ABC):
     def weight_file(self) -> str:
         return WEIGHT_FILES[self.network]
 
+    def to(self, device) -> torch.nn.Module:
+        """Move the network (and any frozen helper network) to ``device``; returns the network."""
+        self.model = self.model.to(device)
+        return self.model
+
     @abstractmethod
     def prepare(self, batch: dict, generator: Optional[torch.Generator]) -> dict:
         """The network's inputs and targets from a collated batch (augmented with ``generator``)."""
@@ -94,7 +99,7 @@ class HandSegNetTask(Task):
             images = targets.photometric_jitter(images, aug.channel_gain, aug.pixel_noise, aug.blur_prob,
                                                 generator)
             if aug.hflip:
-                flip = torch.rand(images.shape[0], generator=generator) < 0.5
+                flip = (torch.rand(images.shape[0], generator=generator) < 0.5).to(images.device)
                 images = torch.where(flip[:, None, None, None], images.flip(-1), images)
                 labels = torch.where(flip[:, None, None], labels.flip(-1), labels)
             images, labels = targets.mosaic_frames(images, labels, aug.mosaic, generator)
@@ -133,10 +138,10 @@ class PoseNetTask(Task):
         if noisy:
             n = patches.shape[0]
             if aug.rotation_deg > 0:
-                angle = (torch.rand(n, generator=generator) * 2 - 1) * math.radians(aug.rotation_deg)
+                angle = ((torch.rand(n, generator=generator) * 2 - 1) * math.radians(aug.rotation_deg)).to(patches.device)
                 patches, uv_crop = targets.rotate_patches(patches, uv_crop, angle)
             if aug.hflip:  # a mirrored left hand is a right hand; keypoints keep anatomical order
-                flip = torch.rand(n, generator=generator) < 0.5
+                flip = (torch.rand(n, generator=generator) < 0.5).to(patches.device)
                 patches = torch.where(flip[:, None, None, None], patches.flip(-1), patches)
                 uv_crop = torch.where(flip[:, None, None], torch.stack(
                     (size - 1 - uv_crop[..., 0], uv_crop[..., 1]), -1), uv_crop)
@@ -181,6 +186,11 @@ class PosePriorTask(Task):
             for parameter in self.posenet.parameters():
                 parameter.requires_grad_(False)
             self.fields = tuple(self.fields) + ("image",)
+
+    def to(self, device) -> torch.nn.Module:
+        if self.posenet is not None:
+            self.posenet = self.posenet.to(device)
+        return super().to(device)
 
     def _posenet_maps(self, batch, generator) -> torch.Tensor:
         """(N, K, M, M) the frozen PoseNet's final score maps on jittered GT crops."""

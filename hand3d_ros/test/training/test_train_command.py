@@ -51,6 +51,24 @@ def test_mosaic_reaches_the_weights_metadata(tiny_shards, tmp_path, capsys):
     assert not (tmp_path / "bad" / "handsegnet.pt").exists()
 
 
+def test_device_is_checked_and_recorded(tiny_shards, tmp_path, capsys):
+    import torch
+
+    base = ["train", "handsegnet", "--data", str(tiny_shards), "--schedule", "test", "--workers", "0",
+            "--threads", "1", "--no-progress"]
+    assert main(base + ["--out", str(tmp_path / "cpu"), "--device", "cpu"]) == 0
+    assert read_weights(tmp_path / "cpu" / "handsegnet.pt")["training"]["device"] == "cpu"
+    capsys.readouterr()
+    assert main(base + ["--out", str(tmp_path / "bad"), "--device", "tpu"]) == 1
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "hand3d train: unknown device 'tpu' (auto, cpu, cuda or cuda:N)"]
+    if not torch.cuda.is_available():
+        assert main(base + ["--out", str(tmp_path / "gpu"), "--device", "cuda"]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "torch sees no CUDA GPU here" in err[0]
+    assert not (tmp_path / "bad" / "handsegnet.pt").exists()
+
+
 def test_width_narrows_handsegnet_and_refuses_posenet(tiny_shards, tmp_path, capsys):
     base = ["--data", str(tiny_shards), "--schedule", "test", "--workers", "0", "--threads", "1", "--no-progress"]
     for network in ("handsegnet", "posenet"):
