@@ -40,6 +40,10 @@ W_C_MAX_ABS, ROTATION_MAX_ABS = 0.016, 0.0066
 NOT_FP32 = 1e-3
 
 
+#: What describe() adds on an x86 CPU without VNNI (int8.settings_for_cpu: unsigned weights).
+CPU_NOTE = "; unsigned weights: this CPU has no VNNI" if int8.cpu_saturates_u8s8() else ""
+
+
 def _weights(folder: Path) -> Path:
     folder.mkdir(parents=True)
     for name, net in random_model_set("lite", seed=5).networks.items():
@@ -95,7 +99,7 @@ def test_int8_backend_agrees_with_fp32(calibrated, held_out):
     fp32 = OnnxRuntimeBackend(model_set, "cpu", cache_dir=str(cache), num_threads=1)
     quant = OnnxRuntimeBackend(model_set, "cpu", "int8", cache_dir=str(cache), num_threads=1,
                                settings=OrtSettings(int8_networks=ALL))
-    assert quant.describe() == "onnxruntime-cpu (int8 handsegnet+posenet+poseprior, 1 thread)"
+    assert quant.describe() == f"onnxruntime-cpu (int8 handsegnet+posenet+poseprior, 1 thread{CPU_NOTE})"
     assert set(quant.int8_paths) == set(ALL)
     for (images,) in held_out["handsegnet"]:
         want, got = fp32.handsegnet(images), quant.handsegnet(images)
@@ -116,7 +120,7 @@ def test_default_keeps_poseprior_fp32_and_says_so(calibrated):
     backend = OnnxRuntimeBackend(load_model_set(folder), "cpu", "int8", cache_dir=str(cache), num_threads=1)
     assert set(backend.int8_paths) == {"handsegnet", "posenet"}
     assert backend.describe() == ("onnxruntime-cpu (int8 handsegnet+posenet; "
-                                  "fp32 poseprior (int8_networks setting), 1 thread)")
+                                  f"fp32 poseprior (int8_networks setting), 1 thread{CPU_NOTE})")
 
 
 def test_quantized_graphs_are_cached(calibrated, tmp_path):
@@ -138,6 +142,50 @@ def test_quantized_graphs_are_cached(calibrated, tmp_path):
     third = OnnxRuntimeBackend(model_set, "cpu", "int8", cache_dir=str(tmp_path), num_threads=1)
     assert third.int8_reused == {"handsegnet": True, "posenet": False}
     assert third.int8_paths["posenet"] != first.int8_paths["posenet"]
+
+
+VNNI_CPU = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_vnni\n"
+AVX2_CPU = "processor\t: 0\nflags\t\t: fpu sse2 avx2 fma\n"
+
+
+def test_quantization_follows_the_cpu():
+    """x86 without VNNI: unsigned weights (U8U8 kernels, no saturating 16-bit sums);
+    with VNNI, on Arm or where the CPU cannot be read: ONNX Runtime's U8S8 default."""
+    assert int8.cpu_saturates_u8s8(AVX2_CPU, "x86_64")
+    assert int8.cpu_saturates_u8s8(AVX2_CPU.replace("fma", "avx_vnni"), "x86_64") is False
+    assert int8.cpu_saturates_u8s8(VNNI_CPU, "AMD64") is False
+    assert int8.cpu_saturates_u8s8(AVX2_CPU, "aarch64") is False
+    assert int8.cpu_saturates_u8s8("", "x86_64") is False  # no flags line: unknown
+    assert int8.settings_for_cpu(True) == int8.QuantSettings(weight_type="QUInt8")
+    assert int8.settings_for_cpu(False) == int8.QuantSettings()
+
+
+def test_both_weight_types_quantize_cache_apart_and_agree(calibrated, held_out):
+    """Each weight type has its graph in the cache; the one chosen for this CPU agrees with
+    FP32 within the bounds, and on a CPU that saturates U8S8 sums it is the closer one."""
+    import onnxruntime as ort
+
+    folder, cache = calibrated
+    model_set = load_model_set(folder)
+    fp32 = OnnxRuntimeBackend(model_set, "cpu", cache_dir=str(cache), num_threads=1)
+    graph, calibration = fp32.graphs["handsegnet"], int8.stored_calibration(model_set, "handsegnet")
+    mean_diff, paths = {}, set()
+    for unsigned in (False, True):
+        path, _ = int8.quantize_graph(model_set, graph, calibration, int8.settings_for_cpu(unsigned))
+        paths.add(path)
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        diffs = []
+        for (images,) in held_out["handsegnet"]:
+            want = fp32.handsegnet(images)
+            got = torch.from_numpy(session.run(None, {session.get_inputs()[0].name: images.numpy()})[0])
+            diffs.append((got - want).abs())
+            if unsigned == int8.cpu_saturates_u8s8():
+                assert NOT_FP32 < diffs[-1].max() < SEG_MAX_REL * want.abs().max()
+                assert diffs[-1].mean() < SEG_MEAN_REL * want.abs().mean()
+        mean_diff[unsigned] = float(torch.cat([d.flatten() for d in diffs]).mean())
+    assert len(paths) == 2
+    if int8.cpu_saturates_u8s8():
+        assert mean_diff[True] < mean_diff[False]
 
 
 def test_without_calibration_is_a_clear_error(tmp_path):

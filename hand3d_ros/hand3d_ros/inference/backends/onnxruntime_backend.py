@@ -170,6 +170,8 @@ class OnnxRuntimeBackend(Backend):
         self.int8_paths = {}
         #: network -> True when its INT8 graph came from the cache (not quantized now).
         self.int8_reused = {}
+        #: How the INT8 graphs are quantized (int8.settings_for_cpu: unsigned weights on x86 without VNNI).
+        self.quant_settings = None
         if precision == "int8":
             self._quantize(model_set)
         self.sessions = {}
@@ -194,10 +196,12 @@ class OnnxRuntimeBackend(Backend):
         if not any(calibrated.values()):
             raise BackendUnavailable(f"onnxruntime int8: none of {', '.join(calibrated)} has an INT8 calibration "
                                      "in its weights; run hand3d calibrate-int8 --weights DIR --images ... --write")
+        self.quant_settings = int8.settings_for_cpu()
         for network, calibration in calibrated.items():
             if calibration:
                 try:
-                    path, reused = int8.quantize_graph(model_set, self.graphs[network], calibration)
+                    path, reused = int8.quantize_graph(model_set, self.graphs[network], calibration,
+                                                       self.quant_settings)
                 except int8.Int8CalibrationError as err:
                     raise BackendUnavailable(f"onnxruntime int8: {err}") from None
                 self.int8_paths[network], self.int8_reused[network] = path, reused
@@ -220,6 +224,8 @@ class OnnxRuntimeBackend(Backend):
             fp32 = [f"{n} ({'no int8 calibration' if n in self.settings.int8_networks else 'int8_networks setting'})"
                     for n in self.graphs if n not in self.int8_paths]
             extra = f" {'+'.join(self.int8_paths)}" + (f"; fp32 {', '.join(fp32)}" if fp32 else "") + extra
+            if self.int8_paths and self.quant_settings.weight_type == "QUInt8":
+                extra += "; unsigned weights: this CPU has no VNNI"
         return f"{self.name} ({self.precision}{extra})"
 
     # ------------------------------------------------------------ running
