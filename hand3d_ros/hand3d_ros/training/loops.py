@@ -240,7 +240,8 @@ def train(network: str, data, run_dir, config: str = "lite", train_config: Train
     _trim_log(log_path, step)
 
     def checkpoint(elapsed: float):
-        atomic_save({"model": {name: t.detach().cpu() for name, t in model.state_dict().items()}, "optimizer": optimiser.state_dict(), "step": step,
+        weights = {name: t.detach().cpu() for name, t in model.state_dict().items()}  # resumable anywhere
+        atomic_save({"model": weights, "optimizer": optimiser.state_dict(), "step": step,
                      "torch_rng": torch.get_rng_state(), "elapsed_s": elapsed, "run": info}, ckpt_path)
 
     train_mode(model, train_config.train_only)

@@ -138,7 +138,8 @@ class PoseNetTask(Task):
         if noisy:
             n = patches.shape[0]
             if aug.rotation_deg > 0:
-                angle = ((torch.rand(n, generator=generator) * 2 - 1) * math.radians(aug.rotation_deg)).to(patches.device)
+                angle = (torch.rand(n, generator=generator) * 2 - 1) * math.radians(aug.rotation_deg)
+                angle = angle.to(patches.device)
                 patches, uv_crop = targets.rotate_patches(patches, uv_crop, angle)
             if aug.hflip:  # a mirrored left hand is a right hand; keypoints keep anatomical order
                 flip = (torch.rand(n, generator=generator) < 0.5).to(patches.device)
