@@ -150,12 +150,13 @@ def run(args) -> int:
         print(f"  {t:9.2f} {found:6.3f} {false:26.0f} {per_free:26.3f}{mark}")
     if args.write:
         path = os.path.join(args.weights, "posenet.pt")
-        set_calibration(path, calibration_key(METADATA_KEY, flip_test, segmentation_hw), cal.to_entry())
+        side_key = calibration_key(METADATA_KEY, flip_test, segmentation_hw)
+        detection_key = calibration_key(DETECTION_CALIBRATION, flip_test, segmentation_hw)
+        set_calibration(path, side_key, cal.to_entry())
         gates = ({HAND_CONFIDENCE: model.to_entry(), "min_hand_score": gate} if model is not None
                  else {"min_mean_keypoint_score": gate})
-        set_calibration(path, calibration_key(DETECTION_CALIBRATION, flip_test, segmentation_hw), {
+        set_calibration(path, detection_key, {
             **gates, "detection_threshold": threshold, "source": source, "rule": rule, "flip_test": flip_test,
             **({"segmentation_size": [segmentation_hw[1], segmentation_hw[0]]} if segmentation_hw else {})})
-        print(f"written to {path} ({calibration_key(DETECTION_CALIBRATION, flip_test, segmentation_hw)}, "
-              f"{calibration_key(METADATA_KEY, flip_test, segmentation_hw)})")
+        print(f"written to {path} ({detection_key}, {side_key})")
     return 0

@@ -96,12 +96,13 @@ def collect_detections(weights_dir, folders: Sequence, split: Optional[str] = No
     or the weights' for -1; its input size when not the weights' own);
     predictions on areas the teacher marked uncertain count neither as paired nor as false
     (they are left out). ``segmentation_hw``: as :func:`collect_side_cues`."""
-    from hand3d_ros.inference.pipeline import load_pipeline
+    from hand3d_ros.inference.pipeline import load_pipeline, resolve_detection_threshold
 
     pipeline = load_pipeline(weights_dir=weights_dir, backend="torch", device="cpu", segmentation_hw=segmentation_hw,
                              log=lambda *_: None)
-    pipeline.config = config.pipeline_config()
-    threshold = pipeline.detection_threshold
+    model_set = pipeline.model_set
+    threshold = resolve_detection_threshold(config.detection_threshold, model_set.metadata, config.flip_test,
+                                            model_set.segmentation_hw)
     opened, photos = open_photos(folders, split, config=config, limit=limit)
     kp_mean, peak, paired, on_free, teacher_hands, free = [], [], [], [], 0, 0
     for scored in score_photos(pipeline, opened, photos, config, gated=False):
@@ -119,7 +120,7 @@ def collect_detections(weights_dir, folders: Sequence, split: Optional[str] = No
     return {"kp_mean": np.asarray(kp_mean), "peak": np.asarray(peak), "paired": np.asarray(paired, bool),
             "teacher_hands": teacher_hands,
             "hand_free_photos": free, "false_on_hand_free": np.asarray(on_free, bool),
-            "detection_threshold": threshold, "segmentation_hw": pipeline.model_set.segmentation_hw}
+            "detection_threshold": threshold, "segmentation_hw": model_set.segmentation_hw}
 
 
 def false_rate_bound(false_hands: float, photos: int, confidence: float) -> float:
