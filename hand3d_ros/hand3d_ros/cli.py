@@ -22,6 +22,7 @@ COMMANDS = {
     "train": "train HandSegNet, PoseNet or PosePrior",
     "eval": "evaluate weights with the paper's metrics on a held-out set",
     "calibrate-side": "fit the hand-side calibration of a weights folder on labelled real photos",
+    "fit-hand-head": "fit PoseNet's hand head (real hand or false detection) on a weights folder's own detections",
     "calibrate-int8": "calibrate INT8 activation ranges of a weights folder on real frames (onnxruntime CPU)",
     "export": "export the networks to ONNX (named I/O, dynamic batch, parity check)",
     "bench": "measure per-stage latency of every available backend",

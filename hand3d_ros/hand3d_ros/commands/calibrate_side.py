@@ -137,8 +137,9 @@ def run(args) -> int:
     detections = runs[threshold]
     model = detections["hand_confidence"]
     if model is not None:
+        hand_term = f"{model.hand_scale:.3f} x hand head logit + " if model.reads_hand_head else ""
         print(f"hand confidence: log-odds = {model.keypoint_scale:.3f} x mean keypoint score + "
-              f"{model.peak_scale:.3f} x HandSegNet peak + {model.bias:.3f} ({model.samples} hands)")
+              f"{model.peak_scale:.3f} x HandSegNet peak + {hand_term}{model.bias:.3f} ({model.samples} hands)")
     print(f"detection gate ({'hand confidence' if model is not None else 'mean keypoint score'}; {rule}; "
           f"HandSegNet threshold {threshold:.2f}{size_note}), {detections['teacher_hands']} teacher hands, "
           f"{detections['hand_free_photos']} hand-free photos:")

@@ -140,7 +140,7 @@ def evaluate(weights_dir, data, limit: Optional[int] = None, direct_weights=None
 
             # PoseNet on GT crops
             crops = targets.gt_crops(uv, visible, hw, crop_size, config.crop_margin)
-            maps, side_logits = pipeline.posenet(crop_images(images, crops.center, crops.scale, crop_size))
+            maps, side_logits, _ = pipeline.posenet(crop_images(images, crops.center, crops.scale, crop_size))
             if side_logits is not None:
                 side_head_right += int((side_logits.argmax(dim=1).cpu() == side).sum())
                 side_head_total += len(side)

@@ -494,7 +494,7 @@ def teacher_crop_predictions(pipeline, image: np.ndarray, hands: Sequence[Teache
     with torch.inference_mode():
         patches = crop_images(images.expand(len(hands), -1, -1, -1), crops.center.to(images.device),
                               crops.scale.to(images.device), crop_size)
-        maps, side_logits = pipeline.posenet(patches)
+        maps, side_logits, _ = pipeline.posenet(patches)
         uv_crop, _ = pipeline.codec.decode(maps)
     uv_img = crops.uncrop_uv(uv_crop.float().cpu())
     sides = None if side_logits is None else side_logits.argmax(dim=1).cpu().numpy()

@@ -5,7 +5,8 @@ Two calibrations, both stored in the PoseNet weight file's ``calibration`` metad
 - the **detection gate** (``detection``: ``hand_confidence`` and ``min_hand_score``): the
   full pipeline runs on every photo (hand-free ones included); each reported hand is
   paired with a teacher hand or is false. A logistic model of P(paired) from the hand's
-  mean keypoint score and HandSegNet peak is fitted on them
+  mean keypoint score and HandSegNet peak (and the logit of PoseNet's hand head, for
+  weights that have one) is fitted on them
   (:mod:`hand3d_ros.core.hand_confidence`; where only one kind of hand was seen, the gate
   falls back to the mean keypoint score, ``min_mean_keypoint_score``); the gate is the
   highest threshold on that score (on a grid, 0.01 in ``hand3d calibrate-side``) that
@@ -89,8 +90,9 @@ def collect_side_cues(weights_dir, folders: Sequence, split: Optional[str] = Non
 def collect_detections(weights_dir, folders: Sequence, split: Optional[str] = None, limit: Optional[int] = None,
                        config: RealEvalConfig = RealEvalConfig(), segmentation_hw: Optional[tuple] = None) -> dict:
     """Every hand the pipeline reports on the photos (no gate), with its mean keypoint
-    score, HandSegNet peak and whether it pairs with a teacher hand, scored as ``hand3d
-    eval`` scores them: ``{"kp_mean": (P,), "peak": (P,), "paired": (P,) bool, "teacher_hands": int,
+    score, HandSegNet peak, hand head logit (NaN without a hand head) and whether it pairs
+    with a teacher hand, scored as ``hand3d eval`` scores them: ``{"kp_mean": (P,), "peak":
+    (P,), "hand_logit": (P,), "paired": (P,) bool, "teacher_hands": int,
     "hand_free_photos": int, "false_on_hand_free": (P,) bool, "detection_threshold": float,
     "segmentation_hw": (H, W) or None}`` (HandSegNet's threshold used: ``config.detection_threshold``,
     or the weights' for -1; its input size when not the weights' own);
@@ -104,7 +106,7 @@ def collect_detections(weights_dir, folders: Sequence, split: Optional[str] = No
     threshold = resolve_detection_threshold(config.detection_threshold, model_set.metadata, config.flip_test,
                                             model_set.segmentation_hw)
     opened, photos = open_photos(folders, split, config=config, limit=limit)
-    kp_mean, peak, paired, on_free, teacher_hands, free = [], [], [], [], 0, 0
+    kp_mean, peak, hand_logit, paired, on_free, teacher_hands, free = [], [], [], [], [], 0, 0
     for scored in score_photos(pipeline, opened, photos, config, gated=False):
         photo = scored.photo
         matched = {h.prediction for h in scored.hands if h.found}
@@ -115,9 +117,11 @@ def collect_detections(weights_dir, folders: Sequence, split: Optional[str] = No
                 continue
             kp_mean.append(float(np.mean(h.uv_score)))
             peak.append(float(h.peak))
+            hand_logit.append(float(h.hand_logit))
             paired.append(j in matched)
             on_free.append(not photo.hands)
-    return {"kp_mean": np.asarray(kp_mean), "peak": np.asarray(peak), "paired": np.asarray(paired, bool),
+    return {"kp_mean": np.asarray(kp_mean), "peak": np.asarray(peak), "hand_logit": np.asarray(hand_logit),
+            "paired": np.asarray(paired, bool),
             "teacher_hands": teacher_hands,
             "hand_free_photos": free, "false_on_hand_free": np.asarray(on_free, bool),
             "detection_threshold": threshold, "segmentation_hw": model_set.segmentation_hw}
@@ -137,15 +141,18 @@ def false_rate_bound(false_hands: float, photos: int, confidence: float) -> floa
 def with_hand_confidence(detections: dict, source: str = "") -> dict:
     """:func:`collect_detections`' result plus ``"hand_confidence"``, the
     :class:`~hand3d_ros.core.hand_confidence.HandConfidence` fitted on it, and ``"score"``
-    (P,), each hand's confidence: the score the gate is fitted on. With only paired or only
-    false hands no model can be fitted: the model is None and the score is the mean
-    keypoint score."""
+    (P,), each hand's confidence: the score the gate is fitted on. The model reads the hand
+    head's logits when every hand has one. With only paired or only false hands no model
+    can be fitted: the model is None and the score is the mean keypoint score."""
     paired = detections["paired"]
     if paired.all() or not paired.any() or not np.all(np.isfinite(detections["peak"])):
         return {**detections, "hand_confidence": None, "score": detections["kp_mean"]}
-    model = fit_hand_confidence(detections["kp_mean"], detections["peak"], paired, source)
-    return {**detections, "hand_confidence": model, "score": model.probability(detections["kp_mean"],
-                                                                               detections["peak"])}
+    hand_logit = detections.get("hand_logit")
+    if hand_logit is not None and not (len(hand_logit) and np.all(np.isfinite(hand_logit))):
+        hand_logit = None
+    model = fit_hand_confidence(detections["kp_mean"], detections["peak"], paired, source, hand_logit)
+    return {**detections, "hand_confidence": model,
+            "score": model.probability(detections["kp_mean"], detections["peak"], hand_logit)}
 
 
 def fit_gate(detections: dict, max_found_loss: float = 0.01, step: float = 0.05,

@@ -95,6 +95,8 @@ class HandState:
         score: detection score in [0, 1] (:attr:`HandResult.score`: with the shipped
             weights the probability of a real hand).
         peak: HandSegNet's peak hand probability of the detection (NaN if unknown).
+        hand_logit: PoseNet's hand head's log-odds of a real hand this frame (NaN
+            without a hand head; :attr:`HandResult.hand_logit`).
         crop_box: (4,) [u_min, v_min, u_max, v_max] pixels.
         uv: (21, 2) pixels (smoothed when smoothing is on); uv_score: (21,).
         w_rel: (21, 3) unitless, wrist-relative, reference bone = 1, camera axes.
@@ -125,6 +127,7 @@ class HandState:
     hand_side: int
     scale_reason: str = ""
     peak: float = float("nan")
+    hand_logit: float = float("nan")
 
 
 @dataclass
@@ -241,7 +244,7 @@ class HandEstimator:
             xyz=np.asarray(xyz, dtype=np.float64), scale_source=int(metric.scale_source),
             bone_length_m=float(metric.scale), reprojection_error_px=float(metric.reprojection_error_px),
             palm_origin=origin, palm_rotation=rotation[0], viewpoint=hand.R, hand_side=hand.hand_side,
-            scale_reason=metric.reason, peak=hand.peak)
+            scale_reason=metric.reason, peak=hand.peak, hand_logit=hand.hand_logit)
 
     def _published_side(self, track) -> int:
         fixed = self.config.pipeline.handedness

@@ -9,7 +9,8 @@ graph         inputs                                           outputs
 handsegnet    ``image`` (N, 3, H, W) float32, ``rgb/255-0.5``  ``hand_logits`` (N, 2, H, W) [background, hand]
 posenet       ``crop`` (N, 3, S, S) float32, same scaling      ``score_maps`` (N, K, s, s), last stage; with
                                                                a side head ``hand_side_logits`` (N, 2)
-                                                               [left, right]; with ``all_stages`` also
+                                                               [left, right]; with a hand head
+                                                               ``hand_logit`` (N, 1); with ``all_stages`` also
                                                                ``score_maps_stage<i>`` for the earlier
                                                                stages (training tools)
 poseprior     ``score_maps`` (N, K, s, s), ``hand_side``       ``w_c`` (N, K, 3), ``rotation`` (N, 3, 3) R,
@@ -73,17 +74,17 @@ class GraphSignature:
 
 
 def graph_signature(network: str, all_stages: bool = False, num_stages: int = 3,
-                    side_head: bool = False) -> GraphSignature:
+                    side_head: bool = False, hand_head: bool = False) -> GraphSignature:
     """Names of a graph's inputs and outputs (see the module docstring).
 
     PoseNet: ``score_maps`` (the last stage) is always output 0; ``side_head`` adds
-    ``hand_side_logits`` as output 1; ``all_stages`` appends ``score_maps_stage0 ..
-    score_maps_stage{num_stages-2}``.
+    ``hand_side_logits``, then ``hand_head`` adds ``hand_logit``; ``all_stages`` appends
+    ``score_maps_stage0 .. score_maps_stage{num_stages-2}``.
     """
     if network == "handsegnet":
         return GraphSignature(("image",), ("hand_logits",))
     if network == "posenet":
-        side = ("hand_side_logits",) if side_head else ()
+        side = (("hand_side_logits",) if side_head else ()) + (("hand_logit",) if hand_head else ())
         extra = tuple(f"score_maps_stage{i}" for i in range(num_stages - 1)) if all_stages else ()
         return GraphSignature(("crop",), ("score_maps",) + side + extra)
     if network == "poseprior":
@@ -177,16 +178,18 @@ def export_key(model_set: ModelSet, network: str, opset: int = DEFAULT_OPSET, al
 
 
 def model_signature(model_set: ModelSet, network: str, all_stages: bool = False) -> GraphSignature:
-    """:func:`graph_signature` of ``network`` as ``model_set`` builds it (stages, side head)."""
+    """:func:`graph_signature` of ``network`` as ``model_set`` builds it (stages, heads)."""
     posenet = model_set.networks["posenet"]
-    return graph_signature(network, all_stages, len(posenet.config["stages"]), posenet.has_side_head)
+    return graph_signature(network, all_stages, len(posenet.config["stages"]), posenet.has_side_head,
+                           posenet.has_hand_head)
 
 
 def posenet_outputs(net: nn.Module, crop: torch.Tensor, all_stages: bool = False) -> list:
     """PoseNet's graph outputs in signature order: last maps, side logits (if the net has a
-    side head), earlier stages (``all_stages``)."""
-    maps, side = net.forward_with_side(crop)
-    return [maps[-1]] + ([side] if side is not None else []) + (list(maps[:-1]) if all_stages else [])
+    side head), hand logits (if it has a hand head), earlier stages (``all_stages``)."""
+    maps, side, hand = net.forward_heads(crop)
+    heads = [h for h in (side, hand) if h is not None]
+    return [maps[-1]] + heads + (list(maps[:-1]) if all_stages else [])
 
 
 def graph_file_name(model_set: ModelSet, network: str, key: str, all_stages: bool = False) -> str:

@@ -213,8 +213,9 @@ class HandResult:
         uv: (K, 2) keypoints, pixels. uv_score: (K,) peak of each score map.
         score: detection score in [0, 1]: with weights that carry a hand confidence
             (:mod:`hand3d_ros.core.hand_confidence`), the probability of a real hand from
-            the mean keypoint score and ``peak``; else ``peak`` (HandSegNet detections) or
-            the mean keypoint score (reused crops).
+            the mean keypoint score, ``peak`` and (weights with a hand head)
+            ``hand_logit``; else ``peak`` (HandSegNet detections) or the mean keypoint
+            score (reused crops).
         peak: HandSegNet's highest hand probability in the hand's mask component (for a
             reused crop: the one passed in, that of the detection the tracker follows);
             NaN when unknown.
@@ -226,6 +227,8 @@ class HandResult:
         w_c: (K, 3) canonical coordinates. R: (3, 3) viewpoint (w_rel = flip(w_c) @ R).
         component: index of the mask component (-1 for a reused crop).
         frame: index of the frame in the batch.
+        hand_logit: PoseNet's hand head's log-odds that the crop holds a real hand
+            (uncalibrated; NaN for weights without a hand head).
     """
 
     crop_box: np.ndarray
@@ -243,6 +246,7 @@ class HandResult:
     side_cues: Tuple[float, float] = (float("nan"), float("nan"))
     """(head_logit, residual_diff): the raw hand-side evidence before calibration (see
     ``core.side_calibration``); NaN where it was not computed (no head, side fixed)."""
+    hand_logit: float = float("nan")
 
 
 @dataclass
@@ -250,7 +254,8 @@ class _Posed:
     """One hand PoseNet has seen, before PosePrior: what choosing the hands to report
     needs (the fields of :class:`HandResult` of the same names) and what lifting it
     needs (``maps``: its (K, s, s) score maps on the backend's device; ``head_logit``:
-    the side head's right-minus-left logit, NaN without a head)."""
+    the side head's right-minus-left logit, NaN without a head; ``hand_logit``: the hand
+    head's, NaN without one)."""
 
     crop_box: np.ndarray
     uv: np.ndarray
@@ -261,6 +266,7 @@ class _Posed:
     component: int
     maps: torch.Tensor
     head_logit: float
+    hand_logit: float = float("nan")
 
 
 @dataclass
@@ -319,6 +325,10 @@ class HandPosePipeline:
         # ... and their model of P(real hand), if they carry one.
         self.hand_confidences = {flip: HandConfidence.from_entry(
             detection_calibration(model_set.metadata, flip, hw).get(HAND_CONFIDENCE)) for flip in (False, True)}
+        if (not model_set.networks["posenet"].has_hand_head
+                and any(m is not None and m.reads_hand_head for m in self.hand_confidences.values())):
+            raise ValueError(f"{model_set.name}: the hand confidence reads PoseNet's hand head, which the "
+                             "PoseNet weights lack (refit it with hand3d calibrate-side)")
 
     @property
     def side_calibration(self) -> Optional[SideCalibration]:
@@ -410,6 +420,22 @@ class HandPosePipeline:
                 hand's score is that confidence; else its mean keypoint score.
         """
         timer = _Timer(self.backend)
+        crops, patches = self._cut_boxes(rgb, boxes, timer)
+        m = patches.shape[0]
+        frame_idx = torch.zeros(m, dtype=torch.long, device=patches.device)
+        if peaks is not None:
+            peaks = torch.as_tensor(np.asarray(peaks, dtype=np.float32).reshape(m), device=patches.device)
+        posed = self._keypoints(patches, crops, frame_idx, timer, peaks=peaks, components=None)
+        return self._collect(self._lift(posed, timer, hand_side), 1, timer, detected=False)[0]
+
+    def crops_in_boxes(self, rgb, boxes: Sequence) -> torch.Tensor:
+        """The (M, 3, S, S) normalised crops PoseNet sees in windows ``boxes`` (M, 4) of one
+        (H, W, 3) uint8 frame, cut as :meth:`pose_in_boxes` cuts them (on the backend's device)."""
+        return self._cut_boxes(rgb, boxes, _Timer(self.backend))[1]
+
+    def _cut_boxes(self, rgb, boxes: Sequence, timer: _Timer) -> Tuple[CropBox, torch.Tensor]:
+        """``(crops, patches)``: the windows ``boxes`` of one frame as a :class:`CropBox` in
+        image pixels and the (M, 3, S, S) crops cut from them."""
         frames, _ = self._as_batch(rgb)
         _, height, width, _ = frames.shape
         box = torch.as_tensor(np.asarray(boxes, dtype=np.float32).reshape(-1, 4)).to(self.backend.device)
@@ -427,27 +453,26 @@ class HandPosePipeline:
         offset = torch.tensor([u0, v0], dtype=crops.center.dtype, device=crops.center.device)
         in_region = CropBox(center=crops.center - offset, scale=crops.scale, side=crops.side,
                             fallback=crops.fallback, output_size=self.crop_size)
-        frame_idx = torch.zeros(m, dtype=torch.long, device=images.device)
-        patches = self._cut(images, frame_idx, in_region)
+        patches = self._cut(images, torch.zeros(m, dtype=torch.long, device=images.device), in_region)
         timer.lap("mask_crop")
-        if peaks is not None:
-            peaks = torch.as_tensor(np.asarray(peaks, dtype=np.float32).reshape(m), device=box.device)
-        posed = self._keypoints(patches, crops, frame_idx, timer, peaks=peaks, components=None)
-        return self._collect(self._lift(posed, timer, hand_side), 1, timer, detected=False)[0]
+        return crops, patches
 
-    def posenet(self, patches: torch.Tensor) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+    def posenet(self, patches: torch.Tensor) -> Tuple[torch.Tensor, Optional[torch.Tensor], Optional[torch.Tensor]]:
         """PoseNet on (M, 3, S, S) crops as the pipeline runs it (with the mirrored crops
         averaged in when ``flip_test``): ``(maps (M, 21, s, s), side logits (M, 2)
-        [left, right] or None)``. Keypoints keep their anatomical order in a mirror image,
-        so the maps only flip back; the hand's side swaps."""
+        [left, right] or None, hand logits (M, 1) or None)``. Keypoints keep their
+        anatomical order in a mirror image, so the maps only flip back; the hand's side
+        swaps; a mirrored hand is as much a hand."""
         if not self.config.flip_test or patches.shape[0] == 0:
             return self.backend.posenet(patches)
         m = patches.shape[0]
-        maps, side_logits = self.backend.posenet(torch.cat([patches, patches.flip(-1)]))
+        maps, side_logits, hand_logits = self.backend.posenet(torch.cat([patches, patches.flip(-1)]))
         maps = (maps[:m] + maps[m:].flip(-1)) / 2
         if side_logits is not None:
             side_logits = (side_logits[:m] + side_logits[m:].flip(-1)) / 2
-        return maps, side_logits
+        if hand_logits is not None:
+            hand_logits = (hand_logits[:m] + hand_logits[m:]) / 2
+        return maps, side_logits, hand_logits
 
     # ------------------------------------------------------------ internals
     def _touching_parts(self, comps, frame_idx, comp_idx, resize: ResizeInfo) -> Tuple[List[int], torch.Tensor]:
@@ -547,21 +572,25 @@ class HandPosePipeline:
             for stage in ("posenet", "decode"):
                 timer.lap(stage)
             return []
-        maps, side_logits = self.posenet(patches)
+        maps, side_logits, hand_logits = self.posenet(patches)
         timer.lap("posenet")
         uv_crop, uv_score = self.codec.decode(maps)
         uv = crops.uncrop_uv(uv_crop)
         timer.lap("decode")
-        scores, peaks = self._scores(uv_score.float().mean(dim=1), peaks, detected=components is not None)
-        head_logit = (torch.full((m,), float("nan"), device=maps.device) if side_logits is None
-                      else (side_logits[:, 1] - side_logits[:, 0]).float())
+        hand_logit = None if hand_logits is None else hand_logits[:, 0].float()
+        scores, peaks = self._scores(uv_score.float().mean(dim=1), peaks, detected=components is not None,
+                                     hand_logit=hand_logit)
+        unknown = torch.full((m,), float("nan"), device=maps.device)
+        head_logit = unknown if side_logits is None else (side_logits[:, 1] - side_logits[:, 0]).float()
         host = {k: v.detach().float().cpu().numpy() for k, v in dict(
-            box=crops.to_box(), uv=uv, uv_score=uv_score, score=scores, peak=peaks, head=head_logit).items()}
+            box=crops.to_box(), uv=uv, uv_score=uv_score, score=scores, peak=peaks, head=head_logit,
+            hand=unknown if hand_logit is None else hand_logit).items()}
         frames = frame_idx.cpu().numpy()
         comps = components.cpu().numpy() if components is not None else np.full(m, -1)
         return [_Posed(crop_box=host["box"][i], uv=host["uv"][i], uv_score=host["uv_score"][i],
                        score=float(host["score"][i]), peak=float(host["peak"][i]), frame=int(frames[i]),
-                       component=int(comps[i]), maps=maps[i], head_logit=float(host["head"][i]))
+                       component=int(comps[i]), maps=maps[i], head_logit=float(host["head"][i]),
+                       hand_logit=float(host["hand"][i]))
                 for i in range(m)]
 
     def _lift(self, posed: List[_Posed], timer: _Timer, hand_side) -> List[HandResult]:
@@ -617,7 +646,7 @@ class HandPosePipeline:
                        hand_side=int(host["side"][i]), p_right=float(host["p_right"][i]),
                        w_rel=host["w_rel"][i], w_c=host["w_c"][i], R=host["R"][i],
                        component=p.component, frame=p.frame, peak=p.peak,
-                       side_cues=(p.head_logit, float(host["residual"][i])))
+                       side_cues=(p.head_logit, float(host["residual"][i])), hand_logit=p.hand_logit)
             for i, p in enumerate(posed)
         ]
 
@@ -653,17 +682,19 @@ class HandPosePipeline:
             out[i] = hand
         return out
 
-    def _scores(self, mean_keypoint_score: torch.Tensor, peaks: Optional[torch.Tensor], detected: bool):
+    def _scores(self, mean_keypoint_score: torch.Tensor, peaks: Optional[torch.Tensor], detected: bool,
+                hand_logit: Optional[torch.Tensor] = None):
         """``(score (M,), peak (M,))`` of M posed hands (see :attr:`HandResult.score`):
-        the weights' hand confidence where a HandSegNet peak is known, else the peak of a
-        detection, else the mean keypoint score."""
+        the weights' hand confidence where a HandSegNet peak is known (with the hand head's
+        logits ``hand_logit`` (M,) when it reads them), else the peak of a detection, else
+        the mean keypoint score."""
         if peaks is None:
             return mean_keypoint_score, torch.full_like(mean_keypoint_score, float("nan"))
         peaks = peaks.to(mean_keypoint_score)
         model = self.hand_confidence
         if model is None:
             return (peaks if detected else mean_keypoint_score), peaks
-        confidence = torch.sigmoid(model.logit(mean_keypoint_score, peaks))
+        confidence = torch.sigmoid(model.logit(mean_keypoint_score, peaks, hand_logit))
         return torch.where(torch.isfinite(peaks), confidence, mean_keypoint_score), peaks
 
     def _collect(self, hands, n: int, timer: _Timer, detected: bool) -> List[FrameResult]:

@@ -45,8 +45,8 @@ def count_macs(module: nn.Module, input_shapes, dtype: torch.dtype = torch.float
     try:
         module.eval()
         with torch.no_grad():
-            # a PoseNet with a side head runs it too (inference does)
-            run = getattr(module, "forward_with_side", module)
+            # a PoseNet with heads runs them too (inference does)
+            run = getattr(module, "forward_heads", module)
             run(*(torch.zeros(tuple(shape), dtype=dtype, device=device) for shape in input_shapes))
     finally:
         for handle in handles:

@@ -8,6 +8,7 @@ from torch import nn
 from hand3d_ros.core.keypoints import INDEX_MCP, LITTLE_MCP, WRIST
 from hand3d_ros.models.layers import make_layers, run_layers
 from hand3d_ros.models.tables import (
+    NUM_HAND_LOGITS,
     NUM_HAND_SIDES,
     POSENET_MAP_STRIDE,
     SIDE_LAYOUT_BETA,
@@ -37,6 +38,12 @@ class PoseNet(nn.Module):
     mirror images, while the layout together with the pixels (nails, knuckles, the
     thumb's side) tells them apart. The maps reach the head detached: its loss does not
     shape the keypoints.
+
+    Tables with a ``hand_head`` also score whether the crop holds a real hand at all:
+    :meth:`forward_heads` adds ``(N, 1)`` logits. It reads the side head's input
+    (:meth:`head_features`) and is fitted on the pipeline's own detections, real hands
+    against faces, lamps and other false ones (``hand3d fit-hand-head``), with the rest
+    of the network fixed.
     """
 
     def __init__(self, config: dict):
@@ -55,47 +62,66 @@ class PoseNet(nn.Module):
             in_ch = out + enc_ch
         if not self.stages:
             raise ValueError("PoseNet needs at least one stage")
-        self.side_head = None
+        self.side_head = self.hand_head = None
+        features = side_head_features(config, enc_ch, map_hw)
         if config.get("side_head"):
-            self.side_head, out = make_layers(config["side_head"], side_head_features(config, enc_ch, map_hw),
-                                              width)
+            self.side_head, out = make_layers(config["side_head"], features, width)
             if out != NUM_HAND_SIDES:
                 raise ValueError(f"PoseNet side_head gives {out} logits, not {NUM_HAND_SIDES}")
-            self.side_reads_maps = config.get("side_reads", "encoding") == "maps+encoding"
-            self.side_layout = bool(config.get("side_layout", False))
-            self.side_cell = tuple(s // int(config.get("side_grid", 1)) for s in map_hw)  # pool kernel, cells
+        if config.get("hand_head"):
+            self.hand_head, out = make_layers(config["hand_head"], features, width)
+            if out != NUM_HAND_LOGITS:
+                raise ValueError(f"PoseNet hand_head gives {out} logits, not {NUM_HAND_LOGITS}")
+        self.side_reads_maps = config.get("side_reads", "encoding") == "maps+encoding"
+        self.side_layout = bool(config.get("side_layout", False))
+        self.side_cell = tuple(s // int(config.get("side_grid", 1)) for s in map_hw)  # pool kernel, cells
 
     @property
     def has_side_head(self) -> bool:
         return self.side_head is not None
 
+    @property
+    def has_hand_head(self) -> bool:
+        return self.hand_head is not None
+
     def forward(self, crop: torch.Tensor) -> tuple:
         """Tuple of ``len(stages)`` score maps ``(N, 21, S/8, S/8)``; the last is the output."""
-        return self._run(crop, with_side=False)[0]
+        return self._run(crop, heads=False)[0]
 
     def forward_with_side(self, crop: torch.Tensor) -> tuple:
         """``(maps, side_logits)``: the tuple of :meth:`forward` and ``(N, 2)`` logits
         [left, right] (``None`` without a side head)."""
-        return self._run(crop, with_side=True)
+        return self._run(crop, heads=True)[:2]
 
-    def _run(self, crop: torch.Tensor, with_side: bool) -> tuple:
+    def forward_heads(self, crop: torch.Tensor) -> tuple:
+        """``(maps, side_logits, hand_logits)``: :meth:`forward_with_side` and the hand
+        head's ``(N, 1)`` logits of a real hand (``None`` without a hand head)."""
+        return self._run(crop, heads=True)[:3]
+
+    def head_features(self, crop: torch.Tensor) -> torch.Tensor:
+        """``(N, F)``: what the side and hand heads read (F from
+        :func:`~hand3d_ros.models.tables.side_head_features`)."""
+        return self._run(crop, heads=True, features=True)[3]
+
+    def _run(self, crop: torch.Tensor, heads: bool, features: bool = False) -> tuple:
         encoding = run_layers(self.encoder, crop)
         maps = []
         for index, stage in enumerate(self.stages):
             x = encoding if index == 0 else torch.cat([maps[-1], encoding], dim=1)
             maps.append(run_layers(stage, x))
-        side = None
-        if with_side and self.side_head is not None:
-            x = torch.cat([maps[-1].detach(), encoding], dim=1) if self.side_reads_maps else encoding
-            # the global mean stays a ReduceMean in exported graphs (their hashes pin INT8 ranges)
-            if self.side_cell == tuple(x.shape[-2:]):
-                x = x.mean(dim=(2, 3))
-            else:
-                x = F.avg_pool2d(x, self.side_cell).flatten(1)
-            if self.side_layout:
-                x = torch.cat([x, palm_turn(maps[-1].detach())], dim=1)
-            side = run_layers(self.side_head, x)
-        return tuple(maps), side
+        if not (features or heads and (self.side_head is not None or self.hand_head is not None)):
+            return tuple(maps), None, None, None
+        x = torch.cat([maps[-1].detach(), encoding], dim=1) if self.side_reads_maps else encoding
+        # the global mean stays a ReduceMean in exported graphs (their hashes pin INT8 ranges)
+        if self.side_cell == tuple(x.shape[-2:]):
+            x = x.mean(dim=(2, 3))
+        else:
+            x = F.avg_pool2d(x, self.side_cell).flatten(1)
+        if self.side_layout:
+            x = torch.cat([x, palm_turn(maps[-1].detach())], dim=1)
+        side = None if self.side_head is None else run_layers(self.side_head, x)
+        hand = None if self.hand_head is None else run_layers(self.hand_head, x)
+        return tuple(maps), side, hand, x
 
 
 def palm_turn(maps: torch.Tensor, beta: float = SIDE_LAYOUT_BETA) -> torch.Tensor:

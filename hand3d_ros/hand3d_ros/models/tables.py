@@ -39,6 +39,12 @@ image networks and in map cells for PosePrior; HandSegNet and PoseNet tables may
                                              is the global mean, which keeps no layout
                 [side_layout]                True: one more input, the palm's turn seen
                                              in the last maps (see PoseNet.palm_turn)
+                [hand_head]                  fcs -> (N,1) hand logit (a real hand, or a
+                                             false detection: a face, a lamp); reads
+                                             what the side head reads. Not trained with
+                                             the keypoints: fitted afterwards on the
+                                             pipeline's own detections (``hand3d
+                                             fit-hand-head``), which adds it to a file
     poseprior:  canonical / viewpoint streams, each {convs, fcs, heads}; the first
                 fc reads the NHWC-flattened conv output concatenated with the hand
                 side one-hot [left, right]; the heads read the last fc's output and
@@ -81,6 +87,8 @@ HANDSEGNET_SCORE_STRIDE = 8
 ROTATION_EPS = 1e-8
 #: Hand side one-hot: [left, right].
 NUM_HAND_SIDES = 2
+#: Outputs of a PoseNet hand head: one logit of "a real hand".
+NUM_HAND_LOGITS = 1
 #: Classes of the segmentation: background, hand.
 NUM_SEG_CLASSES = 2
 #: Gesture classes of GestureNet (DESIGN.md section 2; the paper's Table 7 also drops
@@ -427,8 +435,9 @@ def table_macs(config, network: str = None) -> int:
             macs, (maps_ch, _) = _macs(stage, in_ch, enc_hw, width)
             total += macs
             in_ch = maps_ch + enc_ch
-        if cfg.get("side_head"):
-            total += _macs(cfg["side_head"], side_head_features(cfg, enc_ch, enc_hw), None, width)[0]
+        for head in ("side_head", "hand_head"):
+            if cfg.get(head):
+                total += _macs(cfg[head], side_head_features(cfg, enc_ch, enc_hw), None, width)[0]
         return total
     if name == "poseprior":
         total = 0

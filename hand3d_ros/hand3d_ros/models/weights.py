@@ -191,6 +191,10 @@ def check_state_dict(expected: Mapping, found: Mapping, source: str = "weights")
         raise WeightsError(f"{source}: weights do not fit the architecture: {problems[0]}{more}")
 
 
+#: Prefix of a PoseNet hand head's tensors (see :func:`load_state_into`).
+_HAND_HEAD = "hand_head."
+
+
 def load_state_into(model: nn.Module, path, map_location="cpu", fresh=(), narrow: bool = False) -> dict:
     """Load a weight file into an existing ``model``; returns the file's metadata.
 
@@ -201,6 +205,8 @@ def load_state_into(model: nn.Module, path, map_location="cpu", fresh=(), narrow
     head), all of that module keeps the model's own (initial) values. With ``narrow``,
     a file of the same table at a larger width multiplier is cut to the model's width
     (:mod:`hand3d_ros.models.narrow`: the channels with the largest batch-norm scales).
+    A PoseNet hand head in the file is left out when the model has none (training goes on
+    from weights with a head; fit it again on the result).
     """
     content = read_weights(path, map_location)
     where = os.fspath(path)
@@ -216,6 +222,10 @@ def load_state_into(model: nn.Module, path, map_location="cpu", fresh=(), narrow
         except ValueError as exc:
             raise WeightsError(f"{where}: cannot narrow width {_width(content['config'])} to "
                                f"{_width(model.config)}: {exc}") from None
+    if not any(k.startswith(_HAND_HEAD) for k in expected):
+        # a PoseNet hand head is fitted on the finished network's features (hand3d
+        # fit-hand-head), not trained with it: a model without one leaves the file's out
+        found = {k: v for k, v in found.items() if not k.startswith(_HAND_HEAD)}
     for name in fresh:
         prefix = name + "."
         mine = {k: v for k, v in expected.items() if k.startswith(prefix)}

@@ -83,7 +83,8 @@ PARAMS = (
           "calibrated with the weights (0.5 if none).", min=-1.0, max=0.99),
     Param("min_hand_score", -1.0, "Hands whose score is below this are not published. With weights that carry a "
           "hand confidence (the shipped ones) the score is the calibrated probability of a real hand (from the "
-          "keypoint scores and HandSegNet's peak); else HandSegNet's peak. -1: the value calibrated with the "
+          "keypoint scores, HandSegNet's peak and, with a hand head, PoseNet's verdict on the crop); else "
+          "HandSegNet's peak. -1: the value calibrated with the "
           "weights (0.2 if none).", min=-1.0, max=1.0),
     Param("min_mean_keypoint_score", -1.0, "Hands whose mean keypoint score is below this are not published "
           "(false detections have diffuse score maps; weights with a hand confidence fold this into the score); "

@@ -42,6 +42,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Optional, Tuple
 
+from hand3d_ros.models.tables import NUM_HAND_LOGITS, fc
+
 #: Networks ``hand3d train`` knows; ``poseprior-direct`` is the direct-regression
 #: baseline (PosePrior's canonical stream regressing ``w_rel``; the paper's Table 2).
 NETWORKS = ("handsegnet", "posenet", "poseprior", "poseprior-direct")
@@ -280,3 +282,34 @@ def get_config(network: str, schedule: str, seed: int = 0, maps_from: str = "", 
     aug = dataclasses.replace(base.augment, **augment) if augment else base.augment
     return TrainConfig(sched, aug, seed, base.loss, maps_from=maps_from, init_from=init_from,
                        train_only=base.train_only)
+
+
+@dataclass(frozen=True)
+class HandHeadConfig:
+    """Settings of PoseNet's hand head and of its fit (``hand3d fit-hand-head``,
+    :mod:`hand3d_ros.training.hand_head`), each with its range."""
+
+    hidden: int = field(default=64, metadata={"help": "units of the hidden layer; [4, 1024]"})
+    keep_prob: float = field(default=0.7, metadata={"help": "dropout keep probability of the hidden layer; (0, 1]"})
+    epochs: int = field(default=300, metadata={"help": "passes over the detections; [1, 10000]"})
+    batch_size: int = field(default=256, metadata={"help": "detections per step; [8, 65536]"})
+    learning_rate: float = field(default=1e-3, metadata={"help": "Adam step size; (0, 1)"})
+    weight_decay: float = field(default=1e-3, metadata={"help": "Adam L2 penalty; [0, 1)"})
+    seed: int = field(default=0, metadata={"help": "seed of the initial weights and the batch order"})
+
+    def __post_init__(self):
+        checks = [
+            (4 <= self.hidden <= 1024, "hidden must be in [4, 1024]"),
+            (0.0 < self.keep_prob <= 1.0, "keep_prob must be in (0, 1]"),
+            (1 <= self.epochs <= 10000, "epochs must be in [1, 10000]"),
+            (8 <= self.batch_size <= 65536, "batch_size must be in [8, 65536]"),
+            (0.0 < self.learning_rate < 1.0, "learning_rate must be in (0, 1)"),
+            (0.0 <= self.weight_decay < 1.0, "weight_decay must be in [0, 1)"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+
+    def table(self) -> list:
+        """The ``hand_head`` table entries: one hidden leaky fc, one linear logit."""
+        return [fc("fc_hand0", self.hidden, keep=self.keep_prob), fc("fc_hand1", NUM_HAND_LOGITS, act="linear")]

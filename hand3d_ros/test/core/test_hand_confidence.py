@@ -54,3 +54,22 @@ def test_the_model_round_trips_through_its_metadata_entry():
 def test_one_kind_of_detection_cannot_be_fitted():
     with pytest.raises(ValueError, match="both real and false"):
         fit_hand_confidence([0.5, 0.6], [0.7, 0.8], [True, True])
+
+
+def test_a_third_cue_the_hand_head_is_weighed_in_when_given():
+    """With the hand head's logit (here: informative where the other two cues mix hands up)
+    the fit weighs it and separates better; a model without it ignores it, a model with it
+    refuses to guess it, and an older entry (no ``hand_scale``) reads as one without it."""
+    kp, peak, is_hand = _detections(seed=3)
+    rng = np.random.default_rng(4)
+    hand_logit = np.where(is_hand, 1.0, -1.0) * 2.0 + rng.normal(0.0, 1.5, len(kp))
+    two = fit_hand_confidence(kp, peak, is_hand)
+    three = fit_hand_confidence(kp, peak, is_hand, hand_logit=hand_logit)
+    assert three.reads_hand_head and three.hand_scale > 0 and not two.reads_hand_head
+    assert _auc(three.probability(kp, peak, hand_logit), is_hand) > _auc(two.probability(kp, peak), is_hand) + 0.02
+    assert np.array_equal(two.probability(kp, peak, hand_logit), two.probability(kp, peak))
+    with pytest.raises(ValueError, match="hand head"):
+        three.probability(kp, peak)
+    assert HandConfidence.from_entry(three.to_entry()) == three
+    old = {k: v for k, v in two.to_entry().items() if k != "hand_scale"}
+    assert HandConfidence.from_entry(old) == two

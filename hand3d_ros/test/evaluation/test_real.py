@@ -544,3 +544,42 @@ def test_table_shows_the_teacher_reference_and_dashes():
     assert line.split()[-2:] == ["0.000", "1.000"]
     line = next(l for l in table.splitlines() if l.startswith("PCK@0.2 pipeline, found hands"))
     assert line.split()[-2:] == ["-", "1.000"]
+
+
+def test_fit_hand_head_writes_a_head_the_pipeline_and_calibration_read(tmp_path, real_dirs, capsys):
+    """``fit-hand-head`` sorts the weights' own detections on labelled photos (paired or
+    false), stores the head in the PoseNet file (calibrations kept), the pipeline reports
+    its logit per hand, and ``calibrate-side`` then fits a hand confidence that reads it.
+    Photos without a detection to sort are one readable line."""
+    import shutil
+
+    from hand3d_ros.inference.model_set import SHIPPED_WEIGHTS_DIR, load_model_set
+    from hand3d_ros.models import read_weights
+    from hand3d_ros.training.configs import HandHeadConfig
+
+    generator = RenderedTeacher(seed=4343)
+    generator.samples = range(24)
+    hands = write_real(tmp_path / "renders", generator, sources=("render/even", "render/odd"))
+    weights = tmp_path / "weights"
+    shutil.copytree(SHIPPED_WEIGHTS_DIR / "lite", weights)
+    before = read_weights(weights / "posenet.pt")
+    base = ["fit-hand-head", "--weights", str(weights), "--split", "train", "--detection-threshold", "0.2",
+            "--epochs", "20", "--hidden", "8", "--no-progress"]
+    assert main(base + ["--real", str(real_dirs[1])]) == 1  # hand-free photos without a detection
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "hand3d fit-hand-head: the pipeline posed no hand on the 3 photos: nothing to fit on"]
+    assert main(base + ["--real", str(hands), "--negatives", str(real_dirs[1]), "--write"]) == 0
+    printed = capsys.readouterr().out
+    assert "paired with a teacher hand" in printed and "separation" in printed
+    after = read_weights(weights / "posenet.pt")
+    assert [tuple(entry) for entry in after["config"]["hand_head"]] == HandHeadConfig(hidden=8).table()
+    assert after["calibration"] == before["calibration"] and after["training"]["hand_head"]["hidden"] == 8
+    for name, tensor in before["state_dict"].items():
+        assert torch.equal(after["state_dict"][name], tensor)
+    assert load_model_set(weights).networks["posenet"].has_hand_head
+    assert main(["calibrate-side", "--weights", str(weights), "--real", str(hands), "--negatives", str(real_dirs[1]),
+                 "--split", "train", "--side-crops", "teacher", "--detection-thresholds", "0.2",
+                 "--max-false-per-hand-free", "0.5", "--budget-confidence", "0", "--write"]) == 0
+    assert "x hand head logit" in capsys.readouterr().out
+    confidence = read_weights(weights / "posenet.pt")["calibration"]["detection"]["hand_confidence"]
+    assert confidence["hand_scale"] != 0.0

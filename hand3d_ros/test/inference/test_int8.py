@@ -107,7 +107,7 @@ def test_int8_backend_agrees_with_fp32(calibrated, held_out):
         assert NOT_FP32 < diff.max() < SEG_MAX_REL * want.abs().max()
         assert diff.mean() < SEG_MEAN_REL * want.abs().mean()
     for (crops,) in held_out["posenet"]:
-        (want, _), (got, _) = fp32.posenet(crops), quant.posenet(crops)
+        (want, *_), (got, *_) = fp32.posenet(crops), quant.posenet(crops)
         assert NOT_FP32 < (got - want).abs().max() < MAPS_MAX_REL * want.abs().max()
     for maps, side in held_out["poseprior"]:
         (want_w_c, want_r), (got_w_c, got_r) = fp32.poseprior(maps, side), quant.poseprior(maps, side)

@@ -40,8 +40,8 @@ def test_networks_match_torch(backends, lite):
     logits = ort_backend.handsegnet(images)
     assert logits.shape == (3, 2) + lite.seg_input_hw and logits.dtype == torch.float32
     assert (logits - torch_backend.handsegnet(images)).abs().max() < TOLERANCE
-    score_maps, side_logits = ort_backend.posenet(crops)
-    ref_maps, ref_side = torch_backend.posenet(crops)
+    score_maps, side_logits, _ = ort_backend.posenet(crops)
+    ref_maps, ref_side, _ = torch_backend.posenet(crops)
     assert score_maps.shape == (3, 21, lite.map_size, lite.map_size) and side_logits.shape == (3, 2)
     assert (score_maps - ref_maps).abs().max() < TOLERANCE
     assert (side_logits - ref_side).abs().max() < TOLERANCE
@@ -133,11 +133,56 @@ def test_cuda_io_binding_matches_torch(lite, tmp_path):
     gpu = orb.OnnxRuntimeBackend(lite, "cuda", cache_dir=str(tmp_path), settings=orb.OrtSettings(enable_tensorrt_ep=False))
     reference = TorchBackend(random_model_set("lite", seed=5), "cpu")
     crops = torch.rand((2, 3, lite.crop_size, lite.crop_size)) - 0.5
-    maps, side = gpu.posenet(crops.cuda())
-    ref_maps, ref_side = reference.posenet(crops)
+    maps, side, _ = gpu.posenet(crops.cuda())
+    ref_maps, ref_side, _ = reference.posenet(crops)
     assert maps.is_cuda and side.is_cuda
     assert (maps.cpu() - ref_maps).abs().max() < 1e-3 and (side.cpu() - ref_side).abs().max() < 1e-3
     sides = torch.eye(2).cuda()
     w_c, rotation = gpu.poseprior(maps, sides)
     ref_w_c, ref_rotation = reference.poseprior(maps.cpu(), sides.cpu())
     assert (w_c.cpu() - ref_w_c).abs().max() < 1e-3 and (rotation.cpu() - ref_rotation).abs().max() < 1e-3
+
+
+def test_a_hand_head_is_a_graph_output_that_matches_torch_and_reaches_the_hands(lite, tmp_path):
+    """PoseNet with a hand head: the exported graph gives ``hand_logit`` (FP32 and INT8),
+    equal to torch's; the pipeline reports it per hand, and a hand confidence that reads it
+    scores with it."""
+    import dataclasses
+
+    from hand3d_ros.core.hand_confidence import HandConfidence
+    from hand3d_ros.models.layers import make_layers
+    from hand3d_ros.training.configs import HandHeadConfig
+    from hand3d_ros.training.hand_head import with_hand_head
+
+    config = HandHeadConfig(hidden=8)
+    posenet = lite.networks["posenet"]
+    width = posenet.head_features(torch.zeros(1, 3, lite.crop_size, lite.crop_size)).shape[1]
+    torch.manual_seed(3)
+    head, _ = make_layers(config.table(), width, 1.0)
+    with_head = dataclasses.replace(lite, networks={**lite.networks, "posenet": with_hand_head(posenet, head.eval(),
+                                                                                              config)})
+    crops = torch.rand((4, 3, lite.crop_size, lite.crop_size), generator=torch.Generator().manual_seed(1)) - 0.5
+    reference = TorchBackend(with_head, "cpu")
+    ref_maps, ref_side, ref_hand = reference.posenet(crops)
+    assert ref_hand.shape == (4, 1)
+    fp32 = orb.OnnxRuntimeBackend(with_head, "cpu", cache_dir=str(tmp_path), num_threads=1)
+    maps, side, hand = fp32.posenet(crops)
+    assert (hand - ref_hand).abs().max() < TOLERANCE and (maps - ref_maps).abs().max() < TOLERANCE
+    assert "hand_logit" in fp32.graphs["posenet"].signature.outputs
+    assert orb.output_shapes("posenet", 4, [crops], ["score_maps", "hand_side_logits", "hand_logit"])[2] == (4, 1)
+
+    pipeline = HandPosePipeline(reference, with_head)
+    rgb = synthetic_hand_frames(1, 120, 160, seed=2)[0]
+    boxes = [[10, 10, 70, 70], [60, 40, 150, 110]]
+    hands = pipeline.pose_in_boxes(rgb, boxes, peaks=[0.9, 0.6]).hands
+    assert len(hands) == 2 and all(np.isfinite(h.hand_logit) for h in hands)
+    confidence = HandConfidence(keypoint_scale=2.0, peak_scale=1.0, bias=-1.0, hand_scale=0.5)
+    pipeline.hand_confidences = {False: confidence, True: confidence}
+    for hand in pipeline.pose_in_boxes(rgb, boxes, peaks=[0.9, 0.6]).hands:
+        expected = confidence.probability(np.mean(hand.uv_score), hand.peak, hand.hand_logit)
+        assert hand.score == pytest.approx(float(expected), abs=1e-5)
+    # a hand confidence that reads a head the PoseNet lacks is refused when the pipeline is made
+    entry = {"detection": {"hand_confidence": confidence.to_entry(), "min_hand_score": 0.2}}
+    metadata = {**lite.metadata, "posenet": {**lite.metadata.get("posenet", {}), "calibration": entry}}
+    with pytest.raises(ValueError, match="hand head"):
+        HandPosePipeline(TorchBackend(lite, "cpu"), dataclasses.replace(lite, metadata=metadata))

@@ -149,8 +149,8 @@ def test_fp32_engines_match_torch_and_are_cached(lite, tmp_path):
     images = torch.rand((2, 3) + lite.seg_input_hw) - 0.5
     assert (backend.handsegnet(images.cuda()).cpu() - reference.handsegnet(images)).abs().max() < 1e-3
     crops = torch.rand((20, 3, lite.crop_size, lite.crop_size)) - 0.5  # > max batch 16: chunked
-    maps, side = backend.posenet(crops.cuda())
-    ref_maps, ref_side = reference.posenet(crops)
+    maps, side, _ = backend.posenet(crops.cuda())
+    ref_maps, ref_side, _ = reference.posenet(crops)
     assert maps.shape == (20, 21, lite.map_size, lite.map_size) and maps.is_cuda and side.shape == (20, 2)
     assert (maps.cpu() - ref_maps).abs().max() < 1e-3 and (side.cpu() - ref_side).abs().max() < 1e-3
     sides = torch.nn.functional.one_hot(torch.arange(20) % 2, 2).float()
@@ -172,8 +172,8 @@ def test_fp16_and_int8_engines_run(lite, tmp_path):
     from hand3d_ros.inference.synthetic import synthetic_hand_frames
 
     crops = (torch.rand((3, 3, lite.crop_size, lite.crop_size)) - 0.5).cuda()
-    fp32, _ = trb.TensorRTBackend(lite, precision="fp32", cache_dir=str(tmp_path), log=lambda _: None).posenet(crops)
-    fp16, _ = trb.TensorRTBackend(lite, precision="fp16", cache_dir=str(tmp_path), log=lambda _: None).posenet(crops)
+    fp32, _, _ = trb.TensorRTBackend(lite, precision="fp32", cache_dir=str(tmp_path), log=lambda _: None).posenet(crops)
+    fp16, _, _ = trb.TensorRTBackend(lite, precision="fp16", cache_dir=str(tmp_path), log=lambda _: None).posenet(crops)
     assert torch.isfinite(fp16).all()
     assert (fp16 - fp32).abs().max() <= 0.05 * fp32.abs().max() + 1e-3
     frames = synthetic_hand_frames(16, 120, 160, seed=1)

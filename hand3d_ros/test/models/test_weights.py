@@ -111,6 +111,25 @@ def test_load_state_into_checks_the_network_and_loads(saved):
     assert torch.equal(fresh.canonical.heads.fc_xyz.weight, model.canonical.heads.fc_xyz.weight)
 
 
+def test_a_posenet_goes_on_training_from_a_file_with_a_hand_head(tmp_path):
+    """The hand head is fitted after training: a PoseNet built from its table (no head)
+    loads a file that has one, the rest of the tensors exactly; one with a head loads it."""
+    from hand3d_ros.models.posenet import PoseNet, build_posenet
+    from hand3d_ros.training.configs import HandHeadConfig
+
+    torch.manual_seed(0)
+    with_head = PoseNet({**build_posenet("lite").config, "hand_head": HandHeadConfig(hidden=8).table()})
+    save_weights(tmp_path / "posenet.pt", with_head)
+    plain = build_posenet("lite")
+    load_state_into(plain, tmp_path / "posenet.pt")
+    assert not plain.has_hand_head
+    for name, tensor in plain.state_dict().items():
+        assert torch.equal(tensor, with_head.state_dict()[name])
+    again = PoseNet(with_head.config)
+    load_state_into(again, tmp_path / "posenet.pt")
+    assert torch.equal(again.hand_head.fc_hand1.weight, with_head.hand_head.fc_hand1.weight)
+
+
 @pytest.mark.parametrize("kind", ["missing", "garbage", "truncated", "foreign", "list", "pickle"])
 def test_bad_files_give_one_clear_error(saved, tmp_path, kind):
     _, good, _ = saved

@@ -34,10 +34,11 @@ class Backend(ABC):
         """(N, 3, H, W) normalised float32 images -> (N, 2, H, W) float32 logits [background, hand]."""
 
     @abstractmethod
-    def posenet(self, crops: torch.Tensor) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
-        """(N, 3, S, S) normalised float32 crops -> ``(maps, side_logits)``: (N, K, s, s)
-        float32 score maps (last stage) and (N, 2) float32 hand side logits [left, right],
-        ``None`` when the PoseNet has no side head (the paper's)."""
+    def posenet(self, crops: torch.Tensor) -> Tuple[torch.Tensor, Optional[torch.Tensor], Optional[torch.Tensor]]:
+        """(N, 3, S, S) normalised float32 crops -> ``(maps, side_logits, hand_logits)``:
+        (N, K, s, s) float32 score maps (last stage), (N, 2) float32 hand side logits
+        [left, right] and (N, 1) float32 logits of a real hand, each ``None`` when the
+        PoseNet has no such head (the paper's has neither)."""
 
     @abstractmethod
     def poseprior(self, maps: torch.Tensor, hand_side: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -55,9 +56,13 @@ class Backend(ABC):
         return f"{self.name} ({self.precision})"
 
 
-def posenet_result(output_names: Sequence[str], outputs: Sequence[torch.Tensor]) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
-    """``(maps, side_logits)`` from a PoseNet graph's named outputs (``score_maps`` and, if
-    the graph has one, ``hand_side_logits``; see :func:`hand3d_ros.inference.export.graph_signature`)."""
+def posenet_result(output_names: Sequence[str], outputs: Sequence[torch.Tensor]) -> tuple:
+    """``(maps, side_logits, hand_logits)`` from a PoseNet graph's named outputs
+    (``score_maps`` and, if the graph has them, ``hand_side_logits`` and ``hand_logit``; see
+    :func:`hand3d_ros.inference.export.graph_signature`; None for an absent head)."""
     names = list(output_names)
-    side = outputs[names.index("hand_side_logits")] if "hand_side_logits" in names else None
-    return outputs[names.index("score_maps")], side
+
+    def named(name):
+        return outputs[names.index(name)] if name in names else None
+
+    return outputs[names.index("score_maps")], named("hand_side_logits"), named("hand_logit")

@@ -23,7 +23,7 @@ import torch
 from hand3d_ros.core.keypoints import NUM_KEYPOINTS
 from hand3d_ros.inference.backends.base import Backend, BackendUnavailable, posenet_result
 from hand3d_ros.inference.model_set import ModelSet
-from hand3d_ros.models.tables import NUM_HAND_SIDES, POSENET_MAP_STRIDE
+from hand3d_ros.models.tables import NUM_HAND_LOGITS, NUM_HAND_SIDES, POSENET_MAP_STRIDE
 
 CPU_EP = "CPUExecutionProvider"
 CUDA_EP = "CUDAExecutionProvider"
@@ -266,8 +266,8 @@ class OnnxRuntimeBackend(Backend):
         return logits
 
     def posenet(self, crops):
-        """(N, 3, S, S) -> last-stage score maps (N, K, s, s) and side logits (N, 2) or
-        ``None``, on :attr:`device`."""
+        """(N, 3, S, S) -> last-stage score maps (N, K, s, s), side logits (N, 2) and hand
+        logits (N, 1), each head's ``None`` without it, on :attr:`device`."""
         return posenet_result(self.graphs["posenet"].signature.outputs, self._run("posenet", [crops]))
 
     def poseprior(self, maps, hand_side) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -280,8 +280,9 @@ def output_shapes(network: str, batch: int, inputs: Sequence[torch.Tensor],
                   output_names: Sequence[str]) -> List[Tuple[int, ...]]:
     """Shapes of a graph's outputs for a batch, from its inputs' shapes (for I/O binding).
 
-    handsegnet: (N, 2, H, W) from image (N, 3, H, W); posenet: (N, K, s, s) per output,
-    s = ceil(S / 8), K = 21, one shape per name in ``output_names``; poseprior:
+    handsegnet: (N, 2, H, W) from image (N, 3, H, W); posenet: (N, K, s, s) per map output,
+    s = ceil(S / 8), K = 21, (N, 2) side and (N, 1) hand logits, one shape per name in
+    ``output_names``; poseprior:
     w_c (N, K, 3), rotation (N, 3, 3), axis_angle (N, 3) with K from score_maps (N, K, s, s).
     """
     if network == "handsegnet":
@@ -289,8 +290,8 @@ def output_shapes(network: str, batch: int, inputs: Sequence[torch.Tensor],
         return [(batch, 2, int(height), int(width))]
     if network == "posenet":
         side = -(-int(inputs[0].shape[-1]) // POSENET_MAP_STRIDE)
-        return [(batch, NUM_HAND_SIDES) if name == "hand_side_logits" else (batch, NUM_KEYPOINTS, side, side)
-                for name in output_names]
+        heads = {"hand_side_logits": (batch, NUM_HAND_SIDES), "hand_logit": (batch, NUM_HAND_LOGITS)}
+        return [heads.get(name, (batch, NUM_KEYPOINTS, side, side)) for name in output_names]
     if network == "poseprior":
         keypoints = int(inputs[0].shape[1])
         return [(batch, keypoints, 3), (batch, 3, 3), (batch, 3)]

@@ -416,8 +416,8 @@ class TensorRTBackend(Backend):
         return self.engines["handsegnet"]([images])[0]
 
     def posenet(self, crops):
-        """(N, 3, S, S) -> last-stage score maps (N, K, s, s) and side logits (N, 2) or
-        ``None`` (CUDA, float32)."""
+        """(N, 3, S, S) -> last-stage score maps (N, K, s, s), side logits (N, 2) and hand
+        logits (N, 1), each head's ``None`` without it (CUDA, float32)."""
         engine = self.engines["posenet"]
         return posenet_result(engine.output_names, engine([crops]))
 

@@ -57,8 +57,8 @@ class TorchBackend(Backend):
     @torch.inference_mode()
     def posenet(self, crops):
         with self._autocast():
-            maps, side = self._nets["posenet"].forward_with_side(self._prepare(crops))
-        return maps[-1].float().contiguous(), None if side is None else side.float()
+            maps, side, hand = self._nets["posenet"].forward_heads(self._prepare(crops))
+        return maps[-1].float().contiguous(), *(None if h is None else h.float() for h in (side, hand))
 
     @torch.inference_mode()
     def poseprior(self, maps, hand_side) -> Tuple[torch.Tensor, torch.Tensor]:
