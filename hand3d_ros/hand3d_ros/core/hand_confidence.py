@@ -16,9 +16,9 @@ regression:
     log-odds(hand) = keypoint_scale * mean_keypoint_score + peak_scale * peak
                      + hand_scale * hand_logit + bias
 
-(``hand_scale`` 0 without a hand head), so that a detection scored 0.9 is a hand about 9 times in 10 on data like the
-calibration set, and one threshold on that probability (the node's ``min_hand_score``)
-trades hands found against false hands.
+(``hand_scale`` 0 without a hand head), so that a detection scored 0.9 is a hand about 9
+times in 10 on data like the calibration set, and one threshold on that probability (the
+node's ``min_hand_score``) trades hands found against false hands.
 """
 from __future__ import annotations
 
