@@ -45,13 +45,10 @@ def configure(parser):
     parser.add_argument("--write", action="store_true", help="store the head in WEIGHTS/posenet.pt")
 
 
-def _samples(args, split: str, config):
+def _samples(args, pipeline, split: str, config):
     from hand3d_ros.evaluation.real import open_photos
-    from hand3d_ros.inference.pipeline import load_pipeline
     from hand3d_ros.training.hand_head import collect_head_samples
 
-    pipeline = load_pipeline(weights_dir=args.weights, backend=args.backend, precision=args.precision, device="cpu",
-                             cache_dir=args.cache_dir, log=lambda *_: None)
     opened, photos = open_photos(list(args.real) + list(args.negatives), split, config=config, limit=args.limit)
     if not photos:
         raise ValueError(f"no photos of the {split} split in {', '.join(args.real + args.negatives)}")
@@ -69,6 +66,7 @@ def run(args) -> int:
 
     from hand3d_ros.cli import CommandError, detection_config
     from hand3d_ros.evaluation.real import RealEvalConfig
+    from hand3d_ros.inference.pipeline import load_pipeline
     from hand3d_ros.models.weights import WeightsError, read_weights, save_weights
     from hand3d_ros.training.configs import HandHeadConfig
     from hand3d_ros.training.hand_head import (TRAINING_KEY, fit_hand_head, fit_record, head_logits, separation,
@@ -77,8 +75,10 @@ def run(args) -> int:
     try:
         head_config = HandHeadConfig(hidden=args.hidden, epochs=args.epochs, seed=args.seed)
         config = RealEvalConfig(detection_threshold=args.detection_threshold, **detection_config(args))
-        train = _samples(args, args.split, config)
-        val = _samples(args, args.val_split, config) if args.val_split else None
+        pipeline = load_pipeline(weights_dir=args.weights, backend=args.backend, precision=args.precision,
+                                 device="cpu", cache_dir=args.cache_dir, log=lambda *_: None)
+        train = _samples(args, pipeline, args.split, config)
+        val = _samples(args, pipeline, args.val_split, config) if args.val_split else None
     except (ValueError, WeightsError, FileNotFoundError) as exc:
         raise CommandError(str(exc)) from None
     hands, total = int(train["is_hand"].sum()), len(train["is_hand"])
@@ -101,9 +101,7 @@ def run(args) -> int:
             content = read_weights(path)
         except WeightsError as exc:
             raise CommandError(str(exc)) from None
-        from hand3d_ros.inference.model_set import load_model_set
-
-        model = with_hand_head(load_model_set(args.weights).networks["posenet"], head, head_config)
+        model = with_hand_head(pipeline.model_set.networks["posenet"], head, head_config)
         source = ", ".join(os.path.basename(os.path.normpath(d)) for d in args.real + args.negatives)
         training = dict(content.get("training") or {})
         training[TRAINING_KEY] = fit_record(train, head_config, f"{source} ({args.split})", report)

@@ -54,7 +54,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import asdict, dataclass, field, replace
-from typing import Dict, List, NamedTuple, Optional, Sequence
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -523,6 +523,13 @@ class ScoredPhoto(NamedTuple):
     ignored: np.ndarray               #: (P,) bool, predictions on teacher-ignore pixels
     hands: List[HandScore]            #: one per teacher hand
     score: PhotoScore
+
+    def counted_predictions(self) -> List[Tuple[int, bool]]:
+        """``[(index into result.hands, paired), ...]``: the predictions that count, each
+        paired with a teacher hand or false; an unpaired one on teacher-ignore pixels is
+        neither (left out, as :func:`score_photo` leaves it out of the false hands)."""
+        matched = {h.prediction for h in self.hands if h.found}
+        return [(j, j in matched) for j in range(len(self.result.hands)) if j in matched or not self.ignored[j]]
 
 
 def score_photos(pipeline, opened: Sequence, photos: Sequence, config: RealEvalConfig = RealEvalConfig(),

@@ -109,16 +109,14 @@ def collect_detections(weights_dir, folders: Sequence, split: Optional[str] = No
     kp_mean, peak, hand_logit, paired, on_free, teacher_hands, free = [], [], [], [], [], 0, 0
     for scored in score_photos(pipeline, opened, photos, config, gated=False):
         photo = scored.photo
-        matched = {h.prediction for h in scored.hands if h.found}
         teacher_hands += len(photo.hands)
         free += not photo.hands
-        for j, h in enumerate(scored.result.hands):
-            if j not in matched and scored.ignored[j]:
-                continue
+        for j, is_paired in scored.counted_predictions():
+            h = scored.result.hands[j]
             kp_mean.append(float(np.mean(h.uv_score)))
             peak.append(float(h.peak))
             hand_logit.append(float(h.hand_logit))
-            paired.append(j in matched)
+            paired.append(is_paired)
             on_free.append(not photo.hands)
     return {"kp_mean": np.asarray(kp_mean), "peak": np.asarray(peak), "hand_logit": np.asarray(hand_logit),
             "paired": np.asarray(paired, bool),

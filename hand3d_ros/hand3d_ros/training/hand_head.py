@@ -21,6 +21,7 @@ the head's logit against the other two cues).
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Optional, Sequence
 
 import numpy as np
@@ -49,15 +50,14 @@ def collect_head_samples(pipeline, opened: Sequence, photos: Sequence, config=No
     features, is_hand, hand_free, teacher_hands = [], [], [], 0
     for done, scored in enumerate(score_photos(pipeline, opened, photos, config, gated=False), 1):
         teacher_hands += len(scored.photo.hands)
-        matched = {h.prediction for h in scored.hands if h.found}
-        keep = [j for j in range(len(scored.result.hands)) if j in matched or not scored.ignored[j]]
-        if keep:
-            boxes = np.stack([scored.result.hands[j].crop_box for j in keep])
+        counted = scored.counted_predictions()
+        if counted:
+            boxes = np.stack([scored.result.hands[j].crop_box for j, _ in counted])
             patches = pipeline.crops_in_boxes(scored.image, boxes)
             with torch.inference_mode():
                 features.append(posenet.head_features(patches.to(device)).float().cpu())
-            is_hand.extend(j in matched for j in keep)
-            hand_free.extend([not scored.photo.hands] * len(keep))
+            is_hand.extend(paired for _, paired in counted)
+            hand_free.extend([not scored.photo.hands] * len(counted))
         if progress is not None:
             progress(done, len(photos))
     if not features:
@@ -143,9 +143,7 @@ def fit_record(samples: dict, config: HandHeadConfig, source: str, val: Optional
     """The plain-value record stored in the weight file's ``training`` metadata."""
     record = {"source": source, "detections": int(len(samples["is_hand"])),
               "hands": int(samples["is_hand"].sum()), "photos": int(samples["photos"]),
-              "hidden": config.hidden, "keep_prob": config.keep_prob, "epochs": config.epochs,
-              "batch_size": config.batch_size, "learning_rate": config.learning_rate,
-              "weight_decay": config.weight_decay, "seed": config.seed}
+              **dataclasses.asdict(config)}
     if val is not None:
         record["val"] = val
     return record
