@@ -42,6 +42,8 @@ REFINE_PASSES_HELP = ("PoseNet again in a crop around each detected hand's own k
                       "refine_passes, 0-3; default: its default)")
 REFINE_MAX_OVERLAP_HELP = ("refine only hands whose keypoint crop overlaps the crop PoseNet saw by at most this "
                            "IoU (the pipeline's refine_max_overlap, (0, 1]; 1: every hand; default: its default)")
+ZOOM_OUT_FACTOR_HELP = ("pose each low-scoring detected hand again in a window this many times its crop and keep "
+                        "the better scored (the pipeline's zoom_out_factor; 0: off, else 1.1-4; default: its default)")
 
 
 def unit_interval(text: str) -> float:
@@ -55,19 +57,32 @@ def unit_interval(text: str) -> float:
     return value
 
 
+def zoom_factor(text: str) -> float:
+    """0 or a float in [1.1, 4] (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (value == 0.0 or 1.1 <= value <= 4.0):
+        raise argparse.ArgumentTypeError(f"expected 0 (off) or a number in [1.1, 4], got {text!r}")
+    return value
+
+
 def detection_options(parser) -> None:
-    """``--extra-candidates N``, ``--refine-passes N`` and ``--refine-max-overlap IOU``
-    (None: the pipeline's defaults)."""
+    """``--extra-candidates N``, ``--refine-passes N``, ``--refine-max-overlap IOU`` and
+    ``--zoom-out-factor F`` (None: the pipeline's defaults)."""
     parser.add_argument("--extra-candidates", type=int, default=None, choices=range(7), metavar="N",
                         help=EXTRA_CANDIDATES_HELP)
     parser.add_argument("--refine-passes", type=int, default=None, choices=range(4), metavar="N",
                         help=REFINE_PASSES_HELP)
     parser.add_argument("--refine-max-overlap", type=unit_interval, default=None, metavar="IOU",
                         help=REFINE_MAX_OVERLAP_HELP)
+    parser.add_argument("--zoom-out-factor", type=zoom_factor, default=None, metavar="F",
+                        help=ZOOM_OUT_FACTOR_HELP)
 
 
 def detection_config(args) -> dict:
-    """``extra_candidates``, ``refine_passes`` and ``refine_max_overlap`` where given on the command line."""
+    """The :data:`~hand3d_ros.options.DETECTION_SETTINGS` given on the command line."""
     given = {name: getattr(args, name) for name in DETECTION_SETTINGS}
     return {name: value for name, value in given.items() if value is not None}
 

@@ -5,8 +5,8 @@ the modules that carry the settings out import the same names.
 """
 
 #: The detection settings the commands expose (``PipelineConfig`` field names):
-#: ``--extra-candidates``, ``--refine-passes``, ``--refine-max-overlap``.
-DETECTION_SETTINGS = ("extra_candidates", "refine_passes", "refine_max_overlap")
+#: ``--extra-candidates``, ``--refine-passes``, ``--refine-max-overlap``, ``--zoom-out-factor``.
+DETECTION_SETTINGS = ("extra_candidates", "refine_passes", "refine_max_overlap", "zoom_out_factor")
 
 #: Where ``hand3d calibrate-side`` cuts the hands it fits the hand side on: the pipeline's
 #: own crops of the hands it finds, or windows around the teacher's keypoints.

@@ -92,6 +92,9 @@ class RealEvalConfig:
     refine_max_overlap: float = field(default=PipelineConfig.refine_max_overlap, metadata={
         "help": "refine only hands whose keypoint crop overlaps their crop by at most this IoU "
                 "(PipelineConfig.refine_max_overlap); (0, 1]"})
+    zoom_out_factor: float = field(default=PipelineConfig.zoom_out_factor, metadata={
+        "help": "low-scoring hands posed again in a window this many times their crop "
+                "(PipelineConfig.zoom_out_factor); 0, or [1.1, 4]"})
     sheet_cases: int = field(default=6, metadata={"help": "worst and best hands each on the contact sheet; [1, 50]"})
 
     def __post_init__(self):
@@ -105,6 +108,8 @@ class RealEvalConfig:
             (0 <= self.extra_candidates <= 6, "extra_candidates must be in [0, 6]"),
             (0 <= self.refine_passes <= 3, "refine_passes must be in [0, 3]"),
             (0.0 < self.refine_max_overlap <= 1.0, "refine_max_overlap must be in (0, 1]"),
+            (self.zoom_out_factor == 0.0 or 1.1 <= self.zoom_out_factor <= 4.0,
+             "zoom_out_factor must be 0 (off) or in [1.1, 4]"),
             (is_detection_threshold(self.detection_threshold),
              "detection_threshold must be in (0, 1) or -1 (the weights' calibrated one)"),
             (1 <= self.sheet_cases <= 50, "sheet_cases must be in [1, 50]"),
@@ -118,6 +123,7 @@ class RealEvalConfig:
         return PipelineConfig(detection_threshold=self.detection_threshold, max_hands=self.max_hands,
                               extra_candidates=self.extra_candidates, flip_test=self.flip_test,
                               refine_passes=self.refine_passes, refine_max_overlap=self.refine_max_overlap,
+                              zoom_out_factor=self.zoom_out_factor,
                               **overrides)
 
 

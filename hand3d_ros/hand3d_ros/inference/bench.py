@@ -281,6 +281,9 @@ class BenchSettings:
     None: its default)."""
     refine_max_overlap: Optional[float] = None
     """Which hands are re-cropped (``PipelineConfig.refine_max_overlap``; None: its default)."""
+    zoom_out_factor: Optional[float] = None
+    """Low-scoring hands posed again in a larger window (``PipelineConfig.zoom_out_factor``;
+    None: its default)."""
 
 
 @dataclass
@@ -471,7 +474,9 @@ def run_bench(settings: BenchSettings, log: Callable[[str], None] = print) -> Be
                                 f"{pipeline_config.extra_candidates}, refine_passes "
                                 f"{pipeline_config.refine_passes}, refine_max_overlap "
                                 f"{pipeline_config.refine_max_overlap:g} (PoseNet again per detected hand whose "
-                                "keypoint crop overlaps its crop by at most that IoU)")
+                                "keypoint crop overlaps its crop by at most that IoU), zoom_out_factor "
+                                f"{pipeline_config.zoom_out_factor:g} (below score "
+                                f"{pipeline_config.zoom_out_below_score:g})")
             if model_set.random:
                 pipeline_config = replace(pipeline_config, detection_threshold=FORCED_DETECTION_THRESHOLD)
                 report.notes.append(f"{config}: random weights; detection threshold {FORCED_DETECTION_THRESHOLD} "

@@ -63,7 +63,8 @@ def estimator_config_from_params(p: dict) -> EstimatorConfig:
         extra_candidates=p["extra_candidates"], min_hand_area_px=p["min_hand_area_px"],
         crop_margin=p["crop_margin"], refine_passes=p["refine_passes"], refine_max_overlap=p["refine_max_overlap"],
         crop_scale_min=p["crop_scale_min"], crop_scale_max=p["crop_scale_max"], handedness=p["handedness"],
-        flip_test=p["flip_test"], split_min_aspect=p["split_min_aspect"], split_max_valley=p["split_max_valley"])
+        flip_test=p["flip_test"], split_min_aspect=p["split_min_aspect"], split_max_valley=p["split_max_valley"],
+        zoom_out_factor=p["zoom_out_factor"], zoom_out_below_score=p["zoom_out_below_score"])
     beta = float(p["smoothing_beta"])
     tracker = TrackerConfig(
         max_hands=p["max_hands"], min_hand_score=p["min_hand_score"], redetect_every=p["redetect_every"],

@@ -21,7 +21,9 @@ between the networks except the small per-hand results at the end:
    (:mod:`hand3d_ros.core.hand_confidence`), P(real hand) from its mean keypoint score and
    its component's HandSegNet peak, else the peak (the estimator's tracker gates on it);
    the ``max_hands`` best of each frame are kept, re-cropped around their keypoints
-   (``refine_passes``, steps 4-6 again), and a second detection of a hand is dropped;
+   (``refine_passes``, steps 4-6 again); a kept hand that scores low is posed once more in
+   a window ``zoom_out_factor`` times larger and re-cropped (``zoom_out_below_score``),
+   the better scored of the two kept; a second detection of a hand is dropped;
 7. PosePrior on the hands kept (choosing them needs no 3D) -> w_c and R;
    ``w_rel = flip(w_c) @ R``, re-rooted so the wrist is exactly 0. With ``handedness='auto'``
    both sides are lifted in one batch and the side whose w_rel explains the 2D keypoints
@@ -136,10 +138,10 @@ class PipelineConfig:
     """Smallest component, pixels of HandSegNet's input; >= 0."""
     connectivity: int = 8
     """Pixel neighbourhood of the mask components: 4 or 8."""
-    split_min_aspect: float = 1.5
+    split_min_aspect: float = 1.2
     """A mask component whose box is at least this elongated is checked for two touching
     hands (``core.split``); >= 1, or 0: never."""
-    split_max_valley: float = 0.6
+    split_max_valley: float = 0.8
     """Depth of the neck between two touching hands: the component's profile at the cut
     over the lower peak beside it, at most; (0, 1]. The parts replace the whole only when
     PoseNet's mean keypoint score is higher on both of them than on the whole."""
@@ -158,6 +160,18 @@ class PipelineConfig:
     detection of that hand (a mask in two parts over one hand: one crop ends up inside the
     other, or both around the same keypoints); (0, 1], 1: only a crop wholly inside the
     other."""
+    zoom_out_factor: float = 1.6
+    """After re-cropping, a hand scoring below ``zoom_out_below_score`` is posed again in a
+    window this many times the side of its crop (same centre), then re-cropped around its
+    keypoints (``refine_min_keypoint_score``, ``refine_max_overlap``); the better scored
+    of the two is kept. A crop over part of a hand (a fist seen knuckles-on, a hand the
+    mask covers in part) cannot see the rest of it: the larger window can. Costs up to
+    two PoseNet runs per such hand. Needs weights with a hand confidence (the score of a
+    detection is otherwise its HandSegNet peak, the same in both windows); 0: off, else
+    [1.1, 4]."""
+    zoom_out_below_score: float = 0.5
+    """Hands scoring below this are zoomed out (``zoom_out_factor``); confident hands
+    never pay for it; [0, 1]."""
     refine_min_keypoint_score: float = 0.3
     """Keypoints with at least this score define a refined crop; [0, 1]."""
     refine_min_keypoints: int = 10
@@ -399,6 +413,8 @@ class HandPosePipeline:
         posed = _best_per_frame(_wholes_or_parts(posed, len(frame_idx), split_rows), cfg.max_hands)
         for _ in range(cfg.refine_passes):
             posed = self._refine(images, posed, timer)
+        if cfg.zoom_out_factor > 0.0 and self.hand_confidence is not None:  # scores to compare
+            posed = self._zoom_out(images, posed, timer)
         posed = _without_duplicates(posed, cfg.duplicate_max_containment)
         # Only the hands reported are lifted: choosing them needs no 3D.
         results = self._collect(self._lift(posed, timer, hand_side), n, timer, detected=True)
@@ -440,11 +456,7 @@ class HandPosePipeline:
         _, height, width, _ = frames.shape
         box = torch.as_tensor(np.asarray(boxes, dtype=np.float32).reshape(-1, 4)).to(self.backend.device)
         m = box.shape[0]
-        side = torch.maximum(box[:, 2] - box[:, 0], box[:, 3] - box[:, 1])
-        config = self.config.crop_config(self.crop_size)
-        scale = (self.crop_size / side.clamp(min=1e-6)).clamp(config.scale_min, config.scale_max)
-        crops = CropBox(center=(box[:, :2] + box[:, 2:]) / 2, scale=scale, side=self.crop_size / scale,
-                        fallback=torch.zeros(m, dtype=torch.bool, device=box.device), output_size=self.crop_size)
+        crops = self._square_crops(box)
         # Only the part of the frame the windows see is normalised (and pooled): without
         # HandSegNet nothing else needs the whole frame.
         u0, v0, u1, v1 = self._region(crops, height, width)
@@ -456,6 +468,16 @@ class HandPosePipeline:
         patches = self._cut(images, torch.zeros(m, dtype=torch.long, device=images.device), in_region)
         timer.lap("mask_crop")
         return crops, patches
+
+    def _square_crops(self, box: torch.Tensor, zoom: float = 1.0) -> CropBox:
+        """Crops of windows ``box`` (M, 4) image pixels: squares of ``zoom`` x their longer
+        side around their centres (crop scale within the configured limits)."""
+        side = torch.maximum(box[:, 2] - box[:, 0], box[:, 3] - box[:, 1]) * zoom
+        config = self.config.crop_config(self.crop_size)
+        scale = (self.crop_size / side.clamp(min=1e-6)).clamp(config.scale_min, config.scale_max)
+        return CropBox(center=(box[:, :2] + box[:, 2:]) / 2, scale=scale, side=self.crop_size / scale,
+                       fallback=torch.zeros(box.shape[0], dtype=torch.bool, device=box.device),
+                       output_size=self.crop_size)
 
     def posenet(self, patches: torch.Tensor) -> Tuple[torch.Tensor, Optional[torch.Tensor], Optional[torch.Tensor]]:
         """PoseNet on (M, 3, S, S) crops as the pipeline runs it (with the mirrored crops
@@ -671,16 +693,40 @@ class HandPosePipeline:
         sub = CropBox(center=crops.center[redo], scale=crops.scale[redo], side=crops.side[redo],
                       fallback=crops.fallback[redo], output_size=self.crop_size)
         rows = redo.cpu().tolist()
-        frame_idx = torch.tensor([hands[i].frame for i in rows], dtype=torch.long, device=device)
-        peaks = torch.tensor([hands[i].peak for i in rows], dtype=torch.float32, device=device)
-        components = torch.tensor([hands[i].component for i in rows], dtype=torch.long, device=device)
-        patches = self._cut(images, frame_idx, sub)
-        timer.lap("mask_crop")
-        refined = self._keypoints(patches, sub, frame_idx, timer, peaks=peaks, components=components)
         out = list(hands)
-        for i, hand in zip(rows, refined):
+        for i, hand in zip(rows, self._pose_again(images, [hands[i] for i in rows], sub, timer)):
             out[i] = hand
         return out
+
+    def _zoom_out(self, images: torch.Tensor, hands: List[_Posed], timer: _Timer) -> List[_Posed]:
+        """Each hand scoring below :attr:`PipelineConfig.zoom_out_below_score` posed again
+        in a window :attr:`PipelineConfig.zoom_out_factor` times its crop's side, then
+        refined once (:meth:`_refine`); the better scored of the two results is kept."""
+        cfg = self.config
+        rows = [i for i, hand in enumerate(hands) if hand.score < cfg.zoom_out_below_score]
+        if not rows:
+            return hands
+        box = torch.as_tensor(np.stack([hands[i].crop_box for i in rows]), dtype=torch.float32,
+                              device=images.device)
+        zoomed = self._pose_again(images, [hands[i] for i in rows], self._square_crops(box, cfg.zoom_out_factor),
+                                  timer)
+        zoomed = self._refine(images, zoomed, timer)
+        out = list(hands)
+        for i, hand in zip(rows, zoomed):
+            if hand.score > out[i].score:
+                out[i] = hand
+        return out
+
+    def _pose_again(self, images: torch.Tensor, hands: List[_Posed], crops: CropBox, timer: _Timer) -> List[_Posed]:
+        """PoseNet on detected ``hands`` (M) in new ``crops`` (M windows of their frames in
+        ``images``), keeping each hand's frame, HandSegNet peak and mask component."""
+        device = images.device
+        frame_idx = torch.tensor([hand.frame for hand in hands], dtype=torch.long, device=device)
+        peaks = torch.tensor([hand.peak for hand in hands], dtype=torch.float32, device=device)
+        components = torch.tensor([hand.component for hand in hands], dtype=torch.long, device=device)
+        patches = self._cut(images, frame_idx, crops)
+        timer.lap("mask_crop")
+        return self._keypoints(patches, crops, frame_idx, timer, peaks=peaks, components=components)
 
     def _scores(self, mean_keypoint_score: torch.Tensor, peaks: Optional[torch.Tensor], detected: bool,
                 hand_logit: Optional[torch.Tensor] = None):

@@ -96,10 +96,10 @@ PARAMS = (
           "max_hands with the best hand score are kept, so a face or arm that HandSegNet rates above a real hand "
           "does not take its place: more hands found (distant people), for a PoseNet run per extra component a "
           "frame actually has (README: accuracy against speed).", min=0, max=6),
-    Param("split_min_aspect", 1.5, "A hand mask component at least this elongated (long side / short side) is "
+    Param("split_min_aspect", 1.2, "A hand mask component at least this elongated (long side / short side) is "
           "checked for two touching hands and, when PoseNet is surer of both parts, reported as two; 0: never.",
           min=0.0, max=10.0),
-    Param("split_max_valley", 0.6, "How narrow the neck between two touching hands must be: the component's "
+    Param("split_max_valley", 0.8, "How narrow the neck between two touching hands must be: the component's "
           "width at the cut over the lower of the two widths beside it, at most.", min=0.01, max=1.0),
     Param("crop_margin", 1.25, "Crop side = margin x the larger side of the hand's box.", min=1.0, max=3.0),
     Param("refine_passes", 1, "On frames where HandSegNet runs, crop each hand again around its own keypoints "
@@ -110,6 +110,13 @@ PARAMS = (
           "keypoints overlaps the crop PoseNet saw by at most this intersection over union (the hands the mask "
           "cropped badly); 1: every hand. Lower values keep most of the gain at a fraction of the cost.",
           min=0.01, max=1.0),
+    Param("zoom_out_factor", 1.6, "On frames where HandSegNet runs, a hand scoring below zoom_out_below_score is "
+          "posed again in a window this many times its crop (same centre) and re-cropped around its keypoints; "
+          "the better scored result is kept. A crop over part of a hand (a fist seen knuckles-on) then sees the "
+          "whole hand: more hands found for up to two PoseNet runs per low-scoring hand (README: accuracy "
+          "against speed); 0: off, else at least 1.1.", min=0.0, max=4.0),
+    Param("zoom_out_below_score", 0.5, "Hands scoring below this are zoomed out (zoom_out_factor); confident "
+          "hands never pay for it.", min=0.0, max=1.0),
     Param("crop_scale_min", 0.25, "Smallest crop scale (crop size / side in pixels).", min=0.01, max=10.0),
     Param("crop_scale_max", 5.0, "Largest crop scale (crop size / side in pixels).", min=0.01, max=20.0),
     Param("flip_test", False, "Also run PoseNet on each hand crop's mirror image and average the two: better "
@@ -189,6 +196,8 @@ def validate_all(values: dict) -> Optional[str]:
             lo, hi = SEGMENTATION_SIDE_RANGE
             return (f"segmentation_width and segmentation_height must both be 0 (the weights' size) or multiples of "
                     f"{SEGMENTATION_STRIDE} in [{lo}, {hi}], got {segmentation[1]}x{segmentation[0]}")
+    if 0.0 < values["zoom_out_factor"] < 1.1:
+        return f"zoom_out_factor must be 0 (off) or in [1.1, 4], got {values['zoom_out_factor']}"
     if 0.0 < values["split_min_aspect"] < 1.0:
         return f"split_min_aspect must be 0 (never split) or in [1, 10], got {values['split_min_aspect']}"
     return None

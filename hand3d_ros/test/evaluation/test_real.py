@@ -264,6 +264,8 @@ def test_config_ranges():
         RealEvalConfig(refine_passes=4)
     with pytest.raises(ValueError, match="refine_max_overlap"):
         RealEvalConfig(refine_max_overlap=0.0)
+    with pytest.raises(ValueError, match="zoom_out_factor"):
+        RealEvalConfig(zoom_out_factor=1.0)
     with pytest.raises(ValueError, match="extra_candidates"):
         RealEvalConfig(extra_candidates=7)
 
@@ -477,14 +479,17 @@ def test_eval_real_command_runs_the_pipeline_once_per_photo(weights, real_dirs, 
     assert results["settings"]["refine_passes"] == defaults.refine_passes  # the pipeline's defaults
     assert results["settings"]["refine_max_overlap"] == defaults.refine_max_overlap
     assert results["settings"]["extra_candidates"] == defaults.extra_candidates
+    assert results["settings"]["zoom_out_factor"] == defaults.zoom_out_factor
     assert sheet.stat().st_size > 1000
     assert main(["eval", "--weights", str(weights), "--real", str(hands), "--json", str(out), "--no-progress",
-                 "--threads", "1", "--refine-passes", "2", "--refine-max-overlap", "0.4", "--extra-candidates", "2"]) == 0
+                 "--threads", "1", "--refine-passes", "2", "--refine-max-overlap", "0.4", "--extra-candidates", "2",
+                 "--zoom-out-factor", "0"]) == 0
     settings = json.loads(out.read_text())["real"]["settings"]
     assert settings["refine_passes"] == 2 and settings["refine_max_overlap"] == 0.4
-    assert settings["extra_candidates"] == 2
-    with pytest.raises(SystemExit):  # argparse: one line, exit 2
-        main(["eval", "--weights", str(weights), "--real", str(hands), "--refine-max-overlap", "0"])
+    assert settings["extra_candidates"] == 2 and settings["zoom_out_factor"] == 0.0
+    for option, value in (("--refine-max-overlap", "0"), ("--zoom-out-factor", "1.0")):
+        with pytest.raises(SystemExit):  # argparse: one line, exit 2
+            main(["eval", "--weights", str(weights), "--real", str(hands), option, value])
 
 
 def test_eval_real_picks_the_backend_and_precision(weights, real_dirs, tmp_path, capsys):

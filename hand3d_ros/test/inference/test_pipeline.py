@@ -341,6 +341,50 @@ def test_refinement_skips_hands_whose_keypoint_crop_overlaps_their_crop(model_se
             assert np.allclose(hand.crop_box, first[hand.component].crop_box) != redone, (limit, hand.component)
 
 
+def test_zoom_out_poses_low_scoring_hands_again_in_a_larger_window(model_set):
+    """zoom_out_factor: a hand scoring below zoom_out_below_score is posed again in a
+    window zoom_out_factor x its crop (same centre), re-cropped around those keypoints,
+    and the better scored of the two results is kept (each what pose_in_boxes gives in
+    that window with the hand's peak); no hand below the limit, or weights without a hand
+    confidence (a detection's score is then its peak in both windows): nothing changes."""
+    from hand3d_ros.core.crop import crop_from_keypoints
+    from hand3d_ros.core.hand_confidence import HandConfidence
+
+    frame = _frames(1)[0]
+    plain = dict(detection_threshold=0.01, max_hands=2, handedness="left", refine_passes=0,
+                 refine_max_overlap=1.0, refine_min_keypoint_score=0.0, refine_min_keypoints=3)
+    # scores spread over (0, 1) with the mean keypoint score of the random network
+    confidence = {flip: HandConfidence(keypoint_scale=40.0, peak_scale=0.0, bias=-4.0) for flip in (False, True)}
+
+    def run(with_confidence=True, **zoom):
+        pipe = _pipeline(model_set, **plain, **zoom)
+        if with_confidence:
+            pipe.hand_confidences = confidence
+        return pipe, {h.component: h for h in pipe(frame).hands}
+
+    pipe, first = run(zoom_out_factor=0.0)
+    assert first and all(0.0 < h.score < 1.0 for h in first.values())
+    for kept in (run(zoom_out_factor=2.0, zoom_out_below_score=0.0)[1],
+                 run(False, zoom_out_factor=2.0, zoom_out_below_score=1.0)[1]):
+        assert {c: h.crop_box.tolist() for c, h in kept.items()} == {c: h.crop_box.tolist() for c, h in first.items()}
+    _, zoomed = run(zoom_out_factor=2.0, zoom_out_below_score=1.0)
+    assert sorted(zoomed) == sorted(first)
+    for component, hand in first.items():
+        centre, side = (hand.crop_box[:2] + hand.crop_box[2:]) / 2, 2.0 * (hand.crop_box[2] - hand.crop_box[0])
+        (wide,) = pipe.pose_in_boxes(frame, [np.concatenate([centre - side / 2, centre + side / 2])],
+                                     peaks=[hand.peak]).hands
+        window = crop_from_keypoints(torch.as_tensor(wide.uv[None]), torch.as_tensor(wide.uv_score[None]), 0.0,
+                                     pipe.config.crop_config(pipe.crop_size), image_hw=frame.shape[:2],
+                                     min_keypoints=3).to_box()[0].numpy()
+        (again,) = pipe.pose_in_boxes(frame, [window], peaks=[hand.peak]).hands
+        got = zoomed[component]
+        assert got.score == pytest.approx(max(hand.score, again.score), abs=1e-3)
+        if abs(again.score - hand.score) > 1e-3:
+            expected = window if again.score > hand.score else hand.crop_box
+            np.testing.assert_allclose(got.crop_box, expected, atol=1e-2)
+        assert got.peak == hand.peak
+
+
 class _ThreeBlobHandSegNet(_PaintedHandSegNet):
     """As :class:`_PaintedHandSegNet`, but HandSegNet sees three separate round blobs whose
     peaks fall from left to right."""
@@ -369,7 +413,7 @@ def test_extra_candidates_are_posed_and_the_best_scored_hands_kept(model_set):
     def run(max_hands, extra_candidates, refine_passes=0):
         pipe = HandPosePipeline(backend, model_set, PipelineConfig(
             refine_passes=refine_passes, refine_max_overlap=1.0, detection_threshold=0.5, max_hands=max_hands,
-            extra_candidates=extra_candidates))
+            extra_candidates=extra_candidates, zoom_out_factor=0.0))
         # a hand confidence that ranks the hands against their peaks (the lowest peak scores best)
         pipe.hand_confidences = {flip: HandConfidence(keypoint_scale=0.0, peak_scale=-20.0, bias=18.0)
                                  for flip in (False, True)}

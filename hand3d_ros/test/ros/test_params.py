@@ -69,6 +69,15 @@ def test_split_min_aspect_is_never_or_at_least_one(value, ok):
     assert (reason is None) == ok and (ok or "split_min_aspect" in reason)
 
 
+@pytest.mark.parametrize("value, ok", [(0.0, True), (1.1, True), (1.6, True), (4.0, True), (0.5, False), (1.05, False)])
+def test_zoom_out_factor_is_off_or_a_real_zoom(value, ok):
+    """0 turns the zoom-out off; a factor near 1 would pose the same crop twice."""
+    values = {p.name: p.default for p in PARAMS}
+    values["zoom_out_factor"] = value
+    reason = validate_all(values)
+    assert (reason is None) == ok and (ok or "zoom_out_factor" in reason)
+
+
 def test_readme_parameter_table_is_current():
     readme = (PACKAGE.parent / "README.md").read_text()
     assert markdown_table() in readme, "README's parameter table differs: regenerate it from params.markdown_table()"
