@@ -13,7 +13,7 @@ import argparse
 import importlib
 import sys
 
-from hand3d_ros.options import DETECTION_SETTINGS
+from hand3d_ros.options import DETECTION_SETTINGS, ZOOM_OUT_FACTOR_RANGE, is_zoom_out_factor
 
 #: name -> one-line help. The module ``hand3d_ros.commands.<name with - as _>``
 #: implements it.
@@ -43,7 +43,8 @@ REFINE_PASSES_HELP = ("PoseNet again in a crop around each detected hand's own k
 REFINE_MAX_OVERLAP_HELP = ("refine only hands whose keypoint crop overlaps the crop PoseNet saw by at most this "
                            "IoU (the pipeline's refine_max_overlap, (0, 1]; 1: every hand; default: its default)")
 ZOOM_OUT_FACTOR_HELP = ("pose each low-scoring detected hand again in a window this many times its crop and keep "
-                        "the better scored (the pipeline's zoom_out_factor; 0: off, else 1.1-4; default: its default)")
+                        "the better scored (the pipeline's zoom_out_factor; 0: off, else %g-%g; default: its default)"
+                        % ZOOM_OUT_FACTOR_RANGE)
 
 
 def unit_interval(text: str) -> float:
@@ -58,13 +59,14 @@ def unit_interval(text: str) -> float:
 
 
 def zoom_factor(text: str) -> float:
-    """0 or a float in [1.1, 4] (argparse type)."""
+    """A ``zoom_out_factor``: 0 or a float in :data:`~hand3d_ros.options.ZOOM_OUT_FACTOR_RANGE` (argparse type)."""
     try:
         value = float(text)
     except ValueError:
         value = -1.0
-    if not (value == 0.0 or 1.1 <= value <= 4.0):
-        raise argparse.ArgumentTypeError(f"expected 0 (off) or a number in [1.1, 4], got {text!r}")
+    if not is_zoom_out_factor(value):
+        raise argparse.ArgumentTypeError("expected 0 (off) or a number in [%g, %g], got %r"
+                                         % (*ZOOM_OUT_FACTOR_RANGE, text))
     return value
 
 

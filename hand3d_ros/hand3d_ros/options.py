@@ -8,6 +8,17 @@ the modules that carry the settings out import the same names.
 #: ``--extra-candidates``, ``--refine-passes``, ``--refine-max-overlap``, ``--zoom-out-factor``.
 DETECTION_SETTINGS = ("extra_candidates", "refine_passes", "refine_max_overlap", "zoom_out_factor")
 
+#: ``zoom_out_factor`` (``PipelineConfig``): 0 turns it off, else a factor in this range (a
+#: factor near 1 would pose the same crop twice).
+ZOOM_OUT_FACTOR_RANGE = (1.1, 4.0)
+
+
+def is_zoom_out_factor(value: float) -> bool:
+    """Whether ``value`` is a ``zoom_out_factor``: 0 or within :data:`ZOOM_OUT_FACTOR_RANGE`."""
+    lo, hi = ZOOM_OUT_FACTOR_RANGE
+    return value == 0.0 or lo <= value <= hi
+
+
 #: Where ``hand3d calibrate-side`` cuts the hands it fits the hand side on: the pipeline's
 #: own crops of the hands it finds, or windows around the teacher's keypoints.
 SIDE_CROPS = ("pipeline", "teacher")

@@ -60,6 +60,7 @@ import numpy as np
 
 from hand3d_ros.core.tracking import UNKNOWN, box_iou
 from hand3d_ros.inference.pipeline import PipelineConfig, is_detection_threshold
+from hand3d_ros.options import ZOOM_OUT_FACTOR_RANGE, is_zoom_out_factor
 
 NUM_KEYPOINTS = 21
 #: ``hand_side`` / ``mask`` values of the real-teacher format.
@@ -108,8 +109,8 @@ class RealEvalConfig:
             (0 <= self.extra_candidates <= 6, "extra_candidates must be in [0, 6]"),
             (0 <= self.refine_passes <= 3, "refine_passes must be in [0, 3]"),
             (0.0 < self.refine_max_overlap <= 1.0, "refine_max_overlap must be in (0, 1]"),
-            (self.zoom_out_factor == 0.0 or 1.1 <= self.zoom_out_factor <= 4.0,
-             "zoom_out_factor must be 0 (off) or in [1.1, 4]"),
+            (is_zoom_out_factor(self.zoom_out_factor), "zoom_out_factor must be 0 (off) or in [%g, %g]"
+             % ZOOM_OUT_FACTOR_RANGE),
             (is_detection_threshold(self.detection_threshold),
              "detection_threshold must be in (0, 1) or -1 (the weights' calibrated one)"),
             (1 <= self.sheet_cases <= 50, "sheet_cases must be in [1, 50]"),

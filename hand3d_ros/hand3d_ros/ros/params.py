@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
-from hand3d_ros.options import SEGMENTATION_SIDE_RANGE, SEGMENTATION_STRIDE, check_segmentation_hw
+from hand3d_ros.options import (SEGMENTATION_SIDE_RANGE, SEGMENTATION_STRIDE, ZOOM_OUT_FACTOR_RANGE, check_segmentation_hw,
+                               is_zoom_out_factor)
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,7 @@ PARAMS = (
           "posed again in a window this many times its crop (same centre) and re-cropped around its keypoints; "
           "the better scored result is kept. A crop over part of a hand (a fist seen knuckles-on) then sees the "
           "whole hand: more hands found for up to two PoseNet runs per low-scoring hand (README: accuracy "
-          "against speed); 0: off, else at least 1.1.", min=0.0, max=4.0),
+          "against speed); 0: off, else at least 1.1.", min=0.0, max=ZOOM_OUT_FACTOR_RANGE[1]),
     Param("zoom_out_below_score", 0.5, "Hands scoring below this are zoomed out (zoom_out_factor); confident "
           "hands never pay for it.", min=0.0, max=1.0),
     Param("crop_scale_min", 0.25, "Smallest crop scale (crop size / side in pixels).", min=0.01, max=10.0),
@@ -196,8 +197,9 @@ def validate_all(values: dict) -> Optional[str]:
             lo, hi = SEGMENTATION_SIDE_RANGE
             return (f"segmentation_width and segmentation_height must both be 0 (the weights' size) or multiples of "
                     f"{SEGMENTATION_STRIDE} in [{lo}, {hi}], got {segmentation[1]}x{segmentation[0]}")
-    if 0.0 < values["zoom_out_factor"] < 1.1:
-        return f"zoom_out_factor must be 0 (off) or in [1.1, 4], got {values['zoom_out_factor']}"
+    if not is_zoom_out_factor(values["zoom_out_factor"]):
+        return ("zoom_out_factor must be 0 (off) or in [%g, %g], got %g"
+                % (*ZOOM_OUT_FACTOR_RANGE, values["zoom_out_factor"]))
     if 0.0 < values["split_min_aspect"] < 1.0:
         return f"split_min_aspect must be 0 (never split) or in [1, 10], got {values['split_min_aspect']}"
     return None
