@@ -105,11 +105,9 @@ def run(args) -> int:
         source = ", ".join(os.path.basename(os.path.normpath(d)) for d in args.real + args.negatives)
         training = dict(content.get("training") or {})
         training[TRAINING_KEY] = fit_record(train, head_config, f"{source} ({args.split})", report)
-        tmp = path + ".tmp"
-        save_weights(tmp, model, {"preprocessing": content["preprocessing"],
-                                  "keypoint_order": content["keypoint_order"], "training": training,
-                                  "notes": content.get("notes", []), "calibration": content.get("calibration", {})})
-        os.replace(tmp, path)
+        save_weights(path, model, {"preprocessing": content["preprocessing"],
+                                   "keypoint_order": content["keypoint_order"], "training": training,
+                                   "notes": content.get("notes", []), "calibration": content.get("calibration", {})})
         print(f"written to {path}; now refit the hand confidence to read it: hand3d calibrate-side --weights "
               f"{args.weights} ... --write")
     return 0

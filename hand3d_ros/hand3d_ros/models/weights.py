@@ -78,8 +78,18 @@ def tensor_sha256(state_dict: Mapping) -> str:
     return digest.hexdigest()
 
 
+def save_atomically(obj, path) -> None:
+    """``torch.save`` ``obj`` to a temporary file beside ``path``, then rename it over
+    ``path``: a reader never sees a half-written file, and an interrupted write leaves the
+    old one."""
+    tmp = os.fspath(path) + ".tmp"
+    torch.save(obj, tmp)
+    os.replace(tmp, os.fspath(path))
+
+
 def save_weights(path, model: nn.Module, metadata: Mapping = None) -> str:
-    """Write ``model`` (built by this package: it has ``model.config``) to ``path``.
+    """Write ``model`` (built by this package: it has ``model.config``) to ``path``
+    (atomically: :func:`save_atomically`).
 
     Args:
         path: file to write (parent folders are created).
@@ -121,7 +131,7 @@ def save_weights(path, model: nn.Module, metadata: Mapping = None) -> str:
     folder = os.path.dirname(os.fspath(path))
     if folder:
         os.makedirs(folder, exist_ok=True)
-    torch.save(content, path)
+    save_atomically(content, path)
     return content["sha256"]
 
 
@@ -164,9 +174,7 @@ def set_calibration(path, name: str, value: dict) -> None:
     calibration[name] = value
     _check_plain(calibration, "calibration")
     content["calibration"] = calibration
-    tmp = os.fspath(path) + ".tmp"
-    torch.save(content, tmp)
-    os.replace(tmp, os.fspath(path))
+    save_atomically(content, path)
 
 
 def check_state_dict(expected: Mapping, found: Mapping, source: str = "weights") -> None:
@@ -191,8 +199,8 @@ def check_state_dict(expected: Mapping, found: Mapping, source: str = "weights")
         raise WeightsError(f"{source}: weights do not fit the architecture: {problems[0]}{more}")
 
 
-#: Prefix of a PoseNet hand head's tensors (see :func:`load_state_into`).
-_HAND_HEAD = "hand_head."
+#: Prefix of a PoseNet hand head's tensors in a state dict (see :func:`load_state_into`).
+HAND_HEAD_PREFIX = "hand_head."
 
 
 def load_state_into(model: nn.Module, path, map_location="cpu", fresh=(), narrow: bool = False) -> dict:
@@ -222,10 +230,10 @@ def load_state_into(model: nn.Module, path, map_location="cpu", fresh=(), narrow
         except ValueError as exc:
             raise WeightsError(f"{where}: cannot narrow width {_width(content['config'])} to "
                                f"{_width(model.config)}: {exc}") from None
-    if not any(k.startswith(_HAND_HEAD) for k in expected):
+    if not any(k.startswith(HAND_HEAD_PREFIX) for k in expected):
         # a PoseNet hand head is fitted on the finished network's features (hand3d
         # fit-hand-head), not trained with it: a model without one leaves the file's out
-        found = {k: v for k, v in found.items() if not k.startswith(_HAND_HEAD)}
+        found = {k: v for k, v in found.items() if not k.startswith(HAND_HEAD_PREFIX)}
     for name in fresh:
         prefix = name + "."
         mine = {k: v for k, v in expected.items() if k.startswith(prefix)}

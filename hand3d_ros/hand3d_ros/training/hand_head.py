@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from hand3d_ros.models.layers import make_layers, run_layers
+from hand3d_ros.models.weights import HAND_HEAD_PREFIX
 from hand3d_ros.training.configs import HandHeadConfig
 
 #: Key of the fit's record in the PoseNet weight file's ``training`` metadata.
@@ -114,8 +115,8 @@ def with_hand_head(posenet, head: torch.nn.Module, config: HandHeadConfig):
 
     table = {**posenet.config, "hand_head": config.table()}
     model = PoseNet(table)
-    state = {k: v for k, v in posenet.state_dict().items() if not k.startswith("hand_head.")}
-    state.update({f"hand_head.{k}": v for k, v in head.state_dict().items()})
+    state = {k: v for k, v in posenet.state_dict().items() if not k.startswith(HAND_HEAD_PREFIX)}
+    state.update({HAND_HEAD_PREFIX + k: v for k, v in head.state_dict().items()})
     model.load_state_dict(state)
     return model.eval()
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +30,7 @@ import torch
 from torch import nn
 
 from hand3d_ros.core.keypoints import KEYPOINT_NAMES
-from hand3d_ros.models.weights import load_state_into, save_weights
+from hand3d_ros.models.weights import load_state_into, save_atomically, save_weights
 from hand3d_ros.training.configs import TrainConfig
 from hand3d_ros.training.datasets import MixedDataset, SampleDataset, make_loader, open_data, step_generator
 from hand3d_ros.training.tasks import Task, make_task
@@ -58,13 +57,6 @@ class RunResult:
     weights: Optional[Path]  #: final weights file (None if interrupted by Ctrl-C)
     last_loss: float       #: mean training loss of the last logged interval
     images_per_s: float    #: mean training throughput of this session
-
-
-def atomic_save(obj, path: Path) -> None:
-    """``torch.save`` to a temporary file, then rename (never a half-written file)."""
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
 
 
 #: TrainConfig fields added after runs already existed (path -> default in to_dict()).
@@ -241,7 +233,7 @@ def train(network: str, data, run_dir, config: str = "lite", train_config: Train
 
     def checkpoint(elapsed: float):
         weights = {name: t.detach().cpu() for name, t in model.state_dict().items()}  # resumable anywhere
-        atomic_save({"model": weights, "optimizer": optimiser.state_dict(), "step": step,
+        save_atomically({"model": weights, "optimizer": optimiser.state_dict(), "step": step,
                      "torch_rng": torch.get_rng_state(), "elapsed_s": elapsed, "run": info}, ckpt_path)
 
     train_mode(model, train_config.train_only)
