@@ -9,7 +9,8 @@ half that is at most ``max_valley`` x the lower of the two peaks on either side:
 blobs joined by a narrow neck. A single hand lying sideways is elongated too, but its
 profile falls off towards the fingertips without rising again, so it has no such
 valley. The caller still decides between the whole and the parts (the pipeline keeps
-the parts only when PoseNet is more confident on both than on the whole).
+each part it scores higher than the whole: both for two touching hands, one for a hand
+the mask joins to a forearm or a skin-coloured shirt).
 
 Notation: masks are ``(h, w)`` bool; boxes are ``[u_min, v_min, u_max, v_max]`` in
 continuous pixel coordinates (pixel centres at integers), as

@@ -11,7 +11,8 @@ between the networks except the small per-hand results at the end:
 3. hand components (the connected component holding each probability peak, up to
    ``max_hands + extra_candidates``) -> boxes -> square crops (margin, scale limits,
    fallback); an elongated component with a neck (two touching hands, ``core.split``) is
-   also cropped as its two parts, which replace it when PoseNet is surer of both (step 5);
+   also cropped as its two parts; each part scored higher than the whole replaces it
+   (step 6: two touching hands, or one hand joined to an arm or a shirt);
 4. crops of S x S cut from the full-resolution frame by grid sampling (from a 2x-pooled
    copy when the crop shrinks the image by more than ``antialias_below_scale``);
 5. PoseNet -> K score maps (averaged with those of the mirrored crop, flipped back, when
@@ -35,7 +36,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -143,8 +144,9 @@ class PipelineConfig:
     hands (``core.split``); >= 1, or 0: never."""
     split_max_valley: float = 0.8
     """Depth of the neck between two touching hands: the component's profile at the cut
-    over the lower peak beside it, at most; (0, 1]. The parts replace the whole only when
-    PoseNet's mean keypoint score is higher on both of them than on the whole."""
+    over the lower peak beside it, at most; (0, 1]. Each part that scores higher than the
+    whole replaces it (the hand confidence; the mean keypoint score for weights without
+    one): both for two touching hands, one for a hand joined to an arm or a shirt."""
     crop_margin: float = 1.25
     """Crop side = margin x the larger side of the hand's box; [1, 3]."""
     refine_passes: int = 1
@@ -410,7 +412,8 @@ class HandPosePipeline:
 
         posed = self._keypoints(patches, crops, frame_idx[rows], timer,
                                 peaks=peak[frame_idx, comp_idx][rows], components=comp_idx[rows])
-        posed = _best_per_frame(_wholes_or_parts(posed, len(frame_idx), split_rows), cfg.max_hands)
+        posed = _best_per_frame(_wholes_or_parts(posed, len(frame_idx), split_rows, self._split_confidence),
+                                cfg.max_hands)
         for _ in range(cfg.refine_passes):
             posed = self._refine(images, posed, timer)
         if cfg.zoom_out_factor > 0.0 and self.hand_confidence is not None:  # scores to compare
@@ -497,6 +500,13 @@ class HandPosePipeline:
         return maps, side_logits, hand_logits
 
     # ------------------------------------------------------------ internals
+    def _split_confidence(self, hand: _Posed) -> float:
+        """What decides between a split component's whole and its parts: the hand
+        confidence when the weights carry one (it weighs the hand head and HandSegNet's
+        peak too), else PoseNet's mean keypoint score (a detection's score would then be
+        the component's peak, the same for the whole and its parts)."""
+        return float(hand.score) if self.hand_confidence is not None else float(np.mean(hand.uv_score))
+
     def _touching_parts(self, comps, frame_idx, comp_idx, resize: ResizeInfo) -> Tuple[List[int], torch.Tensor]:
         """The components that may hold two touching hands: ``(rows into frame_idx, (2R, 4)
         part boxes in image pixels, two per row)``."""
@@ -759,19 +769,19 @@ class HandPosePipeline:
             result.mask = full.cpu().numpy()
 
 
-def _wholes_or_parts(hands: List[_Posed], m: int, split_rows: Sequence[int]) -> List[_Posed]:
-    """``hands`` holds the M components' hands, then two per split row (its parts): keep
-    the parts of a component instead of its whole when PoseNet is more confident (mean
-    keypoint score) on both parts than on the whole."""
-    def confidence(hand):
-        return float(np.mean(hand.uv_score))
-
+def _wholes_or_parts(hands: List[_Posed], m: int, split_rows: Sequence[int],
+                     confidence: Callable[[_Posed], float]) -> List[_Posed]:
+    """``hands`` holds the M components' hands, then two per split row (its parts): each
+    part that ``confidence`` rates above its whole replaces the whole. Both do when the
+    component held two touching hands; one does when it held one hand joined to
+    something else (a forearm along a sleeve, a skin-coloured shirt); none does when
+    the component was one hand, and the whole is kept."""
     keep = list(hands[:m])
     for j, row in enumerate(split_rows):
-        first, second = hands[m + 2 * j], hands[m + 2 * j + 1]
-        if min(confidence(first), confidence(second)) > confidence(hands[row]):
+        parts = [hand for hand in hands[m + 2 * j:m + 2 * j + 2] if confidence(hand) > confidence(hands[row])]
+        if parts:
             keep[row] = None
-            keep.extend((first, second))
+            keep.extend(parts)
     return [hand for hand in keep if hand is not None]
 
 

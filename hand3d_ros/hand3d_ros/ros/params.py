@@ -98,7 +98,8 @@ PARAMS = (
           "does not take its place: more hands found (distant people), for a PoseNet run per extra component a "
           "frame actually has (README: accuracy against speed).", min=0, max=6),
     Param("split_min_aspect", 1.2, "A hand mask component at least this elongated (long side / short side) is "
-          "checked for two touching hands and, when PoseNet is surer of both parts, reported as two; 0: never.",
+          "checked for two touching hands (or a hand joined to an arm): each part scored higher than the whole "
+          "replaces it; 0: never.",
           min=0.0, max=10.0),
     Param("split_max_valley", 0.8, "How narrow the neck between two touching hands must be: the component's "
           "width at the cut over the lower of the two widths beside it, at most.", min=0.01, max=1.0),

@@ -233,21 +233,44 @@ def _posed(box, keypoint_score: float, score: float, frame: int = 0):
                   head_logit=float("nan"))
 
 
-def test_parts_replace_the_whole_only_when_posenet_is_surer_of_both():
+def test_each_part_scored_above_its_whole_replaces_it():
+    """Two touching hands: both parts replace the whole; a hand joined to an arm: the
+    part holding the hand does; one hand: nothing does."""
     from hand3d_ros.inference.pipeline import _wholes_or_parts
 
-    def hand(confidence, name):
-        return _posed([name, 0, 1, 1.0], confidence, score=0.9)
+    def hand(score, name):
+        return _posed([name, 0, 1, 1.0], keypoint_score=0.5, score=score)
 
     def names(hands):
         return [h.crop_box[0] for h in hands]
 
-    wholes = [hand(0.5, 0), hand(0.4, 1)]
-    assert names(_wholes_or_parts(wholes + [hand(0.6, 10), hand(0.7, 11)], 2, [1])) == [0, 10, 11]
-    assert names(_wholes_or_parts(wholes + [hand(0.6, 10), hand(0.3, 11)], 2, [1])) == [0, 1]
-    both_split = wholes + [hand(0.6, 10), hand(0.7, 11), hand(0.2, 20), hand(0.9, 21)]
-    assert names(_wholes_or_parts(both_split, 2, [0, 1])) == [1, 10, 11]
+    def by_score(hand):
+        return hand.score
 
+    wholes = [hand(0.5, 0), hand(0.4, 1)]
+    assert names(_wholes_or_parts(wholes + [hand(0.6, 10), hand(0.7, 11)], 2, [1], by_score)) == [0, 10, 11]
+    assert names(_wholes_or_parts(wholes + [hand(0.6, 10), hand(0.3, 11)], 2, [1], by_score)) == [0, 10]
+    assert names(_wholes_or_parts(wholes + [hand(0.4, 10), hand(0.3, 11)], 2, [1], by_score)) == [0, 1]
+    both_split = wholes + [hand(0.2, 10), hand(0.3, 11), hand(0.45, 20), hand(0.9, 21)]
+    assert names(_wholes_or_parts(both_split, 2, [0, 1], by_score)) == [0, 20, 21]
+    # The rule reads whichever confidence it is given: here the mean keypoint score.
+    low_keypoints = [_posed([10, 0, 1, 1.0], keypoint_score=0.1, score=0.9),
+                     _posed([11, 0, 1, 1.0], keypoint_score=0.2, score=0.9)]
+    assert names(_wholes_or_parts(wholes + low_keypoints, 2, [1], lambda h: float(np.mean(h.uv_score)))) == [0, 1]
+
+
+def test_split_choice_reads_the_hand_confidence_when_the_weights_carry_one(model_set):
+    """The whole and its parts share the component's HandSegNet peak, so without a hand
+    confidence (a detection's score is then that peak) the mean keypoint score decides."""
+    from hand3d_ros.core.hand_confidence import HandConfidence
+
+    pipe = _pipeline(model_set)
+    sure_keypoints_low_score = _posed([0, 0, 1, 1.0], keypoint_score=0.8, score=0.1)
+    pipe.hand_confidences = {False: None, True: None}
+    assert pipe._split_confidence(sure_keypoints_low_score) == pytest.approx(0.8)
+    confidence = HandConfidence(keypoint_scale=1.0, peak_scale=1.0, bias=0.0)
+    pipe.hand_confidences = {False: confidence, True: confidence}
+    assert pipe._split_confidence(sure_keypoints_low_score) == pytest.approx(0.1)
 
 
 def test_each_flip_test_mode_takes_its_own_calibration():
