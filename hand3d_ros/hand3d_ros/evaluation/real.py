@@ -95,7 +95,7 @@ class RealEvalConfig:
                 "(PipelineConfig.refine_max_overlap); (0, 1]"})
     zoom_out_factor: float = field(default=PipelineConfig.zoom_out_factor, metadata={
         "help": "low-scoring hands posed again in a window this many times their crop "
-                "(PipelineConfig.zoom_out_factor); 0, or [1.1, 4]"})
+                "(PipelineConfig.zoom_out_factor); 0, or [%g, %g]" % ZOOM_OUT_FACTOR_RANGE})
     sheet_cases: int = field(default=6, metadata={"help": "worst and best hands each on the contact sheet; [1, 50]"})
 
     def __post_init__(self):

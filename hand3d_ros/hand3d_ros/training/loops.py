@@ -234,7 +234,7 @@ def train(network: str, data, run_dir, config: str = "lite", train_config: Train
     def checkpoint(elapsed: float):
         weights = {name: t.detach().cpu() for name, t in model.state_dict().items()}  # resumable anywhere
         save_atomically({"model": weights, "optimizer": optimiser.state_dict(), "step": step,
-                     "torch_rng": torch.get_rng_state(), "elapsed_s": elapsed, "run": info}, ckpt_path)
+                         "torch_rng": torch.get_rng_state(), "elapsed_s": elapsed, "run": info}, ckpt_path)
 
     train_mode(model, train_config.train_only)
     start = time.monotonic()
